@@ -1,0 +1,1 @@
+"""shoal's scheduler side: the autoscaling controller and the highly available beat."""

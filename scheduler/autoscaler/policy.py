@@ -1,0 +1,1 @@
+"""The scaling policy: a pure function of (observation, state, policy, now)."""

@@ -1,0 +1,1 @@
+"""Schedule maths: pure functions of (schedule, previous fire time, now)."""

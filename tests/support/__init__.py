@@ -1,0 +1,1 @@
+"""Test support: real services on free ports, processes stopped by their own ids."""

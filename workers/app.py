@@ -1,0 +1,94 @@
+"""The Celery app factory: one place that turns :class:`WorkerSettings` into Celery config."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from celery import Celery
+
+from workers.settings import Pool, WorkerSettings
+from workers.transport import transport_for
+
+BUILTIN_TASKS = "workers.tasks"
+
+
+def ssl_options(url: str) -> dict[str, Any] | None:
+    """TLS options for a rediss:// URL (``ssl_cert_reqs`` from the query, default required)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("rediss", "sentinels"):
+        return None
+    query = parse_qs(parts.query)
+    reqs = (query.get("ssl_cert_reqs") or ["required"])[0].lower()
+    mode = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(reqs, ssl.CERT_REQUIRED)
+    options: dict[str, Any] = {"ssl_cert_reqs": mode}
+    for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if query.get(key):
+            options[key] = query[key][0]
+    return options
+
+
+def celery_config(settings: WorkerSettings) -> dict[str, Any]:
+    """The Celery settings shoal's workers run with; each default is a platform decision."""
+    transport_options = {
+        "visibility_timeout": int(settings.visibility_timeout_s),
+        "priority_steps": list(settings.priority_steps),
+        "sep": settings.priority_sep,
+    }
+    conf: dict[str, Any] = {
+        "broker_url": settings.broker_url,
+        "broker_transport": transport_for(settings.broker_url),
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "result_backend": settings.backend_url,
+        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+        "result_expires": settings.result_expires_s,
+        "result_extended": True,
+        # JSON only: a pickle message is refused (and dead-lettered by the consumer).
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # At-least-once: ack after the task ran, and hand the task back if the worker dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_soft_time_limit": settings.task_soft_time_limit_s,
+        "task_time_limit": settings.task_time_limit_s,
+        "worker_prefetch_multiplier": settings.effective_prefetch_multiplier,
+        "worker_soft_shutdown_timeout": settings.drain_timeout_s,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "task_default_queue": settings.queues[0],
+        "task_create_missing_queues": True,
+        "imports": (BUILTIN_TASKS, *settings.imports),
+        "task_cls": "workers.base:PlatformTask",
+        "worker_consumer": "workers.consumer:ShoalConsumer",
+        "worker_hijack_root_logger": True,
+        "worker_redirect_stdouts": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+    }
+    if settings.pool is Pool.PREFORK and settings.max_memory_per_child_kb:
+        conf["worker_max_memory_per_child"] = settings.max_memory_per_child_kb
+    tls = ssl_options(settings.broker_url)
+    if tls:
+        conf["broker_use_ssl"] = tls
+    backend_tls = ssl_options(settings.backend_url)
+    if backend_tls:
+        conf["redis_backend_use_ssl"] = backend_tls
+    return conf
+
+
+def create_app(settings: WorkerSettings, *, install_hooks: bool = True) -> Celery:
+    """The worker's Celery app; ``install_hooks`` wires metrics, health and accounting."""
+    app = Celery("shoal", set_as_current=True)
+    app.conf.update(celery_config(settings))
+    app.shoal_settings = settings  # type: ignore[attr-defined]
+    if install_hooks:
+        from workers import hooks
+
+        hooks.install(app, settings)
+    return app

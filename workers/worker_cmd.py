@@ -1,0 +1,89 @@
+"""``shoal worker``: parse options, patch for gevent first, then start a real Celery worker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="shoal worker",
+        description="Run a Celery worker on named queues. Every option also reads SHOAL_<NAME>.",
+    )
+    p.add_argument(
+        "--queue",
+        "-Q",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        help="queue to consume (repeat for several); SHOAL_QUEUES=a,b",
+    )
+    p.add_argument("--pool", "-P", help="prefork (CPU-bound) or gevent (I/O-bound); SHOAL_POOL")
+    p.add_argument("--concurrency", "-c", help="pool size; SHOAL_CONCURRENCY")
+    p.add_argument(
+        "--autoscale", help="Celery's in-process pool autoscaler MAX,MIN; SHOAL_AUTOSCALE"
+    )
+    p.add_argument("--imports", help="task modules, comma separated; SHOAL_IMPORTS")
+    p.add_argument("--redis-url", help="broker URL; SHOAL_REDIS_URL")
+    p.add_argument("--metrics-port", help="Prometheus port (0: off); SHOAL_METRICS_PORT")
+    p.add_argument("--health-port", help="health port (0: off); SHOAL_HEALTH_PORT")
+    p.add_argument("--worker-id", help="identity for in-flight accounting; SHOAL_WORKER_ID")
+    p.add_argument("--log-level", help="SHOAL_LOG_LEVEL")
+    return p
+
+
+def overlay(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment with the command-line options laid over it (options win)."""
+    merged = dict(env)
+    if args.queues:
+        merged["SHOAL_QUEUES"] = ",".join(args.queues)
+    for option in (
+        "pool",
+        "concurrency",
+        "autoscale",
+        "imports",
+        "redis_url",
+        "metrics_port",
+        "health_port",
+        "worker_id",
+        "log_level",
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            merged["SHOAL_" + option.upper()] = str(value)
+    return merged
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "health":
+        from workers.health_cmd import main as health_main
+
+        return int(health_main(argv[1:]))
+    args = parser().parse_args(argv)
+    env = overlay(args, os.environ)
+    if env.get("SHOAL_POOL", "").strip().lower() == "gevent":
+        # Before anything imports socket, ssl, threading or redis.
+        from gevent import monkey
+
+        monkey.patch_all()
+
+    from workers.settings import SettingsError, from_env, unknown_variables
+
+    try:
+        settings = from_env(env)
+    except SettingsError as exc:
+        print(f"shoal worker: bad setting: {exc}", file=sys.stderr)
+        return 2
+    for name in unknown_variables(env):
+        print(f"shoal worker: warning: unknown setting {name} ignored", file=sys.stderr)
+
+    from workers.run import run_worker
+
+    return run_worker(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
