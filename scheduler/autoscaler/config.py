@@ -1,0 +1,327 @@
+"""The controller's configuration: typed, frozen, validated once at load.
+
+The YAML uses the names of the Helm values (camelCase); the dataclasses carry units in their
+names. Defaults are the HPA's ``behavior`` defaults plus minReplicas 1, maxReplicas 10,
+activationBacklog 0, cooldownSeconds 300, fallbackReplicas null (hold), failureThreshold 3.
+Errors name the queue and the field, e.g.
+``queues[1] (emails).autoscaling.minReplicas: must be <= maxReplicas (5 > 3)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from scheduler.autoscaler.fields import ConfigError, Fields
+from workers.settings import Pool
+
+__all__ = [
+    "ConfigError",
+    "ControllerConfig",
+    "LeaderElection",
+    "PolicyType",
+    "PriorityConfig",
+    "QueuePolicy",
+    "RatePolicy",
+    "RedisConfig",
+    "ScalingRules",
+    "SelectPolicy",
+    "load_config",
+    "parse_config",
+    "queue_policies_from_values",
+]
+
+_T = TypeVar("_T")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+MAX_WINDOW_S = 3600  # the HPA's limit for stabilizationWindowSeconds
+MAX_PERIOD_S = 1800  # the HPA's limit for a policy's periodSeconds
+
+
+class PolicyType(StrEnum):
+    PODS = "Pods"
+    PERCENT = "Percent"
+
+
+class SelectPolicy(StrEnum):
+    MAX = "Max"
+    MIN = "Min"
+    DISABLED = "Disabled"
+
+
+@dataclass(frozen=True)
+class RatePolicy:
+    """At most ``value`` Pods (or ``value`` percent) of change per ``period_s``."""
+
+    type: PolicyType
+    value: int
+    period_s: int
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction of the HPA's ``behavior``: ``scaleUp`` or ``scaleDown``."""
+
+    stabilization_window_s: int
+    select_policy: SelectPolicy = SelectPolicy.MAX
+    policies: tuple[RatePolicy, ...] = ()
+
+
+DEFAULT_SCALE_UP = ScalingRules(
+    stabilization_window_s=0,
+    policies=(RatePolicy(PolicyType.PERCENT, 100, 15), RatePolicy(PolicyType.PODS, 4, 15)),
+)
+DEFAULT_SCALE_DOWN = ScalingRules(
+    stabilization_window_s=300, policies=(RatePolicy(PolicyType.PERCENT, 100, 15),)
+)
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """One queue: its workers and its ``autoscaling`` block."""
+
+    name: str
+    concurrency: int
+    """Tasks one replica runs at once (the pool size)."""
+    pool: Pool = Pool.PREFORK
+    deployment: str = ""
+    enabled: bool = True
+    min_replicas: int = 1
+    max_replicas: int = 10
+    target_backlog_per_replica: float | None = None
+    target_latency_s: float | None = None
+    activation_backlog: int = 0
+    cooldown_s: float = 300.0
+    fallback_replicas: int | None = None
+    failure_threshold: int = 3
+    scale_up: ScalingRules = DEFAULT_SCALE_UP
+    scale_down: ScalingRules = DEFAULT_SCALE_DOWN
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = "redis://localhost:6379/0"
+    password_file: str | None = None
+
+
+@dataclass(frozen=True)
+class PriorityConfig:
+    steps: tuple[int, ...] = (0, 3, 6, 9)
+    separator: str = "\x06\x16"
+
+
+@dataclass(frozen=True)
+class LeaderElection:
+    enabled: bool = True
+    lease_name: str = "shoal-autoscaler"
+    lease_duration_s: int = 15
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    poll_interval_s: float = 2.0
+    namespace: str = "default"
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    priority: PriorityConfig = field(default_factory=PriorityConfig)
+    leader_election: LeaderElection = field(default_factory=LeaderElection)
+    metrics_port: int = 9810
+    health_port: int = 9811
+    queues: tuple[QueuePolicy, ...] = ()
+
+    def queue(self, name: str) -> QueuePolicy:
+        for policy in self.queues:
+            if policy.name == name:
+                return policy
+        raise KeyError(name)
+
+
+def load_config(path: str | Path) -> ControllerConfig:
+    """Read and validate the controller's config file; :class:`ConfigError` names the field."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_config(_yaml(text, str(path)))
+
+
+def parse_config(data: object) -> ControllerConfig:
+    top = Fields("", data)
+    config = ControllerConfig(
+        poll_interval_s=_req(top.number("pollIntervalSeconds", 2.0, positive=True)),
+        namespace=_req(top.text("namespace", "default")),
+        redis=_redis(top.sub("redis")),
+        priority=_priority(top.sub("priority")),
+        leader_election=_leader(top.sub("leaderElection")),
+        metrics_port=_port(top, "metricsPort", 9810),
+        health_port=_port(top, "healthPort", 9811),
+        queues=_queues(top, strict=True),
+    )
+    top.done()
+    return config
+
+
+def queue_policies_from_values(values: Mapping[str, Any]) -> tuple[QueuePolicy, ...]:
+    """The queue policies of a Helm values file (its ``queues:`` list, the same names).
+
+    Keys the chart uses for other things than scaling (resources, env, ...) are allowed at the
+    queue level; the ``autoscaling`` block is checked strictly.
+    """
+    return _queues(Fields("", values), strict=False)
+
+
+def _yaml(text: str, where: str) -> object:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML ({exc})") from None
+
+
+def _req(value: _T | None) -> _T:
+    assert value is not None  # the caller passed a default
+    return value
+
+
+def _port(fields: Fields, key: str, default: int) -> int:
+    port = _req(fields.integer(key, default))
+    if port > 65535:
+        raise fields.error(key, f"must be a port from 0 to 65535, got {port}")
+    return port
+
+
+def _redis(fields: Fields) -> RedisConfig:
+    url = _req(fields.text("url", RedisConfig.url))
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("redis", "rediss", "sentinel", "sentinels", "unix"):
+        raise fields.error("url", f"expected redis://, rediss://, sentinel:// or unix://: {url!r}")
+    config = RedisConfig(url=url, password_file=fields.text("passwordFile", None))
+    fields.done()
+    return config
+
+
+def _priority(fields: Fields) -> PriorityConfig:
+    raw = fields.items("steps") or [0, 3, 6, 9]
+    if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 9 for s in raw):
+        raise fields.error("steps", f"expected integers from 0 to 9, got {raw!r}")
+    steps = tuple(sorted(set(raw)))
+    if steps[0] != 0:
+        raise fields.error("steps", f"must include 0 (the queue's own list), got {raw!r}")
+    config = PriorityConfig(steps=steps, separator=_req(fields.text("separator", "\x06\x16")))
+    fields.done()
+    return config
+
+
+def _leader(fields: Fields) -> LeaderElection:
+    config = LeaderElection(
+        enabled=fields.boolean("enabled", True),
+        lease_name=_req(fields.text("leaseName", "shoal-autoscaler")),
+        lease_duration_s=_req(fields.integer("leaseDurationSeconds", 15, minimum=2)),
+    )
+    fields.done()
+    return config
+
+
+def _queues(top: Fields, *, strict: bool) -> tuple[QueuePolicy, ...]:
+    policies: list[QueuePolicy] = []
+    for index, item in enumerate(top.items("queues")):
+        name = item.get("name") if isinstance(item, Mapping) else None
+        label = f"queues[{index}] ({name})" if isinstance(name, str) else f"queues[{index}]"
+        policy = _queue(Fields(label, item), strict=strict)
+        if any(p.name == policy.name for p in policies):
+            raise ConfigError(f"{label}.name: duplicate queue name {policy.name!r}")
+        policies.append(policy)
+    return tuple(policies)
+
+
+def _queue(fields: Fields, *, strict: bool) -> QueuePolicy:
+    name = fields.text("name", None)
+    if name is None or not QUEUE_NAME.match(name):
+        raise fields.error(
+            "name", f"expected a queue name (letters, digits, _ . : -), got {name!r}"
+        )
+    pool = Pool(fields.choice("pool", "prefork", ("prefork", "gevent")))
+    concurrency = fields.required_integer("concurrency", minimum=1)
+    deployment = _req(fields.text("deployment", f"shoal-worker-{name}"))
+    policy = _autoscaling(
+        fields.sub("autoscaling"),
+        name=name,
+        pool=pool,
+        concurrency=concurrency,
+        deployment=deployment,
+    )
+    if strict:
+        fields.done()
+    return policy
+
+
+def _autoscaling(fields: Fields, **queue: Any) -> QueuePolicy:
+    policy = QueuePolicy(
+        **queue,
+        enabled=fields.boolean("enabled", True),
+        min_replicas=_req(fields.integer("minReplicas", 1, minimum=0)),
+        max_replicas=_req(fields.integer("maxReplicas", 10, minimum=1)),
+        target_backlog_per_replica=fields.number("targetBacklogPerReplica", None, positive=True),
+        target_latency_s=fields.number("targetLatencySeconds", None, positive=True),
+        activation_backlog=_req(fields.integer("activationBacklog", 0)),
+        cooldown_s=_req(fields.number("cooldownSeconds", 300.0)),
+        fallback_replicas=fields.integer("fallbackReplicas", None),
+        failure_threshold=_req(fields.integer("failureThreshold", 3, minimum=1)),
+        scale_up=_rules(fields.sub("scaleUp"), DEFAULT_SCALE_UP),
+        scale_down=_rules(fields.sub("scaleDown"), DEFAULT_SCALE_DOWN),
+    )
+    fields.done()
+    _check_cross_fields(fields, policy)
+    return policy
+
+
+def _check_cross_fields(fields: Fields, p: QueuePolicy) -> None:
+    if p.min_replicas > p.max_replicas:
+        raise fields.error(
+            "minReplicas", f"must be <= maxReplicas ({p.min_replicas} > {p.max_replicas})"
+        )
+    if p.fallback_replicas is not None and not (
+        p.min_replicas <= p.fallback_replicas <= p.max_replicas
+    ):
+        raise fields.error(
+            "fallbackReplicas",
+            f"must be within minReplicas..maxReplicas ({p.min_replicas}..{p.max_replicas}), "
+            f"got {p.fallback_replicas}",
+        )
+    if p.enabled and p.target_backlog_per_replica is None and p.target_latency_s is None:
+        raise fields.error(
+            "targetBacklogPerReplica", "set targetBacklogPerReplica and/or targetLatencySeconds"
+        )
+
+
+def _rules(fields: Fields, default: ScalingRules) -> ScalingRules:
+    window = _req(fields.integer("stabilizationWindowSeconds", default.stabilization_window_s))
+    if window > MAX_WINDOW_S:
+        raise fields.error("stabilizationWindowSeconds", f"must be <= {MAX_WINDOW_S}, got {window}")
+    select = SelectPolicy(
+        fields.choice("selectPolicy", default.select_policy.value, tuple(SelectPolicy))
+    )
+    policies = default.policies
+    if fields.has("policies"):
+        items = fields.items("policies")
+        policies = tuple(
+            _rate_policy(Fields(f"{fields.where('policies')}[{i}]", item))
+            for i, item in enumerate(items)
+        )
+    if not policies and select is not SelectPolicy.DISABLED:
+        raise fields.error("policies", "needs at least one policy unless selectPolicy is Disabled")
+    fields.done()
+    return ScalingRules(stabilization_window_s=window, select_policy=select, policies=policies)
+
+
+def _rate_policy(fields: Fields) -> RatePolicy:
+    kind = PolicyType(fields.choice("type", "", tuple(PolicyType)))
+    value = fields.required_integer("value", minimum=1)
+    period = fields.required_integer("periodSeconds", minimum=1)
+    if period > MAX_PERIOD_S:
+        raise fields.error("periodSeconds", f"must be <= {MAX_PERIOD_S}, got {period}")
+    fields.done()
+    return RatePolicy(type=kind, value=value, period_s=period)

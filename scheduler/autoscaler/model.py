@@ -1,0 +1,140 @@
+"""What the policy reads and returns: one queue's observation, its memory, and a decision.
+
+All frozen; time is a float of seconds on any one clock the caller keeps consistent (the
+controller uses the monotonic clock, the simulator its own), never read here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a decision came out as it did: the step that set the final number."""
+
+    STEADY = "steady"
+    """The targets ask for the replicas there are."""
+    BACKLOG = "backlog"
+    """Sized by targetBacklogPerReplica over tasks waiting plus in flight."""
+    LATENCY = "latency"
+    """Sized by targetLatencySeconds from the arrival and completion rates."""
+    ACTIVATION = "activation"
+    """Woken from zero: the backlog is above activationBacklog (or work is in flight)."""
+    IDLE = "idle"
+    """At zero with no backlog above activationBacklog: stays at zero."""
+    COOLDOWN = "cooldown"
+    """Idle, but cooldownSeconds have not passed since the last work: held at one or more."""
+    SCALE_TO_ZERO = "scale-to-zero"
+    """Idle for cooldownSeconds with minReplicas 0."""
+    IN_FLIGHT_FLOOR = "in-flight-floor"
+    """Held up so the work in flight keeps its replicas: ceil(in_flight / concurrency)."""
+    WORK_WAITING = "work-waiting"
+    """Held at one: a replica never goes away while any task waits or is in flight."""
+    MIN_REPLICAS = "min-replicas"
+    MAX_REPLICAS = "max-replicas"
+    STABILIZATION = "stabilization"
+    """Held by the scaleUp/scaleDown stabilizationWindowSeconds."""
+    RATE_LIMITED = "rate-limited"
+    """Limited by the scaleUp/scaleDown policies (or selectPolicy Disabled)."""
+    OBSERVATION_FAILED = "observation-failed"
+    """The observation failed: replicas held (never lowered)."""
+    FALLBACK = "fallback"
+    """failureThreshold observations failed in a row: fallbackReplicas (never lowers)."""
+    DISABLED = "disabled"
+    """autoscaling.enabled is false: the controller leaves replicas alone."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a queue source measured for one queue; the controller adds the current replicas."""
+
+    backlog: int = 0
+    in_flight: int = 0
+    oldest_age_s: float | None = None
+    arrival_rate_per_s: float = 0.0
+    completion_rate_per_s: float = 0.0
+    ok: bool = True
+    error: str = ""
+
+    @classmethod
+    def failed(cls, error: str) -> Reading:
+        return cls(ok=False, error=error)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One queue at one instant. ``ok=False`` means the observation failed (counts unknown)."""
+
+    backlog: int = 0
+    """Tasks waiting, summed over the queue's list and all its priority lists."""
+    in_flight: int = 0
+    """Tasks that workers hold (prefetched or running), from the in-flight accounting."""
+    oldest_age_s: float | None = None
+    """Age of the oldest waiting task; None when nothing waits or it is unknown."""
+    arrival_rate_per_s: float = 0.0
+    completion_rate_per_s: float = 0.0
+    current_replicas: int = 0
+    ok: bool = True
+
+    @classmethod
+    def failed(cls, current_replicas: int) -> Observation:
+        return cls(current_replicas=current_replicas, ok=False)
+
+    @classmethod
+    def of(cls, reading: Reading, current_replicas: int) -> Observation:
+        if not reading.ok:
+            return cls.failed(current_replicas)
+        return cls(
+            backlog=reading.backlog,
+            in_flight=reading.in_flight,
+            oldest_age_s=reading.oldest_age_s,
+            arrival_rate_per_s=reading.arrival_rate_per_s,
+            completion_rate_per_s=reading.completion_rate_per_s,
+            current_replicas=current_replicas,
+        )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A raw recommendation kept for the stabilization windows."""
+
+    at: float
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ScaleEvent:
+    """A change the policy made, kept for the scaleUp/scaleDown rate policies."""
+
+    at: float
+    change: int
+    """Positive for a scale-up, negative for a scale-down."""
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The policy's memory for one queue, returned with every decision."""
+
+    recommendations: tuple[Recommendation, ...] = ()
+    events: tuple[ScaleEvent, ...] = ()
+    last_active_at: float | None = None
+    """Last time work waited or was in flight (None: not observed yet)."""
+    consecutive_failures: int = 0
+    capacity_per_replica_per_s: float | None = None
+    """Tasks one busy replica completes per second, learnt from the rates (latency target)."""
+
+    @classmethod
+    def initial(cls) -> QueueState:
+        return cls()
+
+    def with_failure(self) -> QueueState:
+        return replace(self, consecutive_failures=self.consecutive_failures + 1)
+
+
+@dataclass(frozen=True)
+class Decision:
+    desired: int
+    state: QueueState
+    reason: Reason
+    detail: str = ""
