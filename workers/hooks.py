@@ -1,11 +1,214 @@
-"""The one place where the worker's concerns are hooked into Celery's signals and bootsteps."""
+"""The one place where the worker's concerns are hooked into Celery's signals and bootsteps.
+
+Main process: ``worker_init`` starts metrics, Sentry, the health and metrics HTTP servers and the
+in-flight writer thread; a consumer bootstep runs :meth:`Runtime.tick` on the consumer's timer
+(the main loop) and marks readiness; ``task_received`` counts arrivals; ``worker_shutdown``
+removes this worker's in-flight entries. Where tasks run (prefork child or gevent process):
+the task signals feed the metrics. Every logging handler gets the secret-masking filter.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+import os
+import time
+from typing import Any
 
-from workers.settings import WorkerSettings
+from celery import Celery, bootsteps, signals
+from celery.worker import state as worker_state
+
+from workers import health, inflight, metrics, redact, sentry_setup
+from workers.settings import Pool, WorkerSettings
+
+log = logging.getLogger("shoal.hooks")
+
+TICK_MAX_S = 0.5
+
+
+def _secrets(settings: WorkerSettings) -> list[str]:
+    found = [s for s in (settings.redis_password, settings.sentry_dsn) if s]
+    for url in (settings.broker_url, settings.backend_url, settings.sentry_dsn):
+        found += redact.url_secrets(url)
+    return found
+
+
+class Runtime:
+    """The worker's observability state in the main process (health, accounting, metrics)."""
+
+    def __init__(self, app: Celery, settings: WorkerSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.health = health.HealthState(
+            max_age_s=health.default_max_age_s(settings.heartbeat_interval_s)
+        )
+        self.health_file = health.health_file_path()
+        self.accounting = inflight.Accounting(settings.queues)
+        self.publisher: inflight.Publisher | None = None
+        self.metrics: metrics.Metrics | None = None
+        self.pool: Any = None
+        self.servers: list[Any] = []
+        self.started = False
+
+    # -- main process, worker_init ---------------------------------------------------------
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        s = self.settings
+        self.health.set_phase(health.Phase.STARTING, time.time())
+        self.metrics = metrics.setup(prefork=s.pool is Pool.PREFORK)
+        sentry_setup.init(s)
+        if s.metrics_port:
+            self.servers.append(metrics.serve(s.metrics_port))
+        if s.health_port:
+            self.servers.append(health.serve(self.health, s.health_port))
+        self.publisher = inflight.Publisher(
+            client_factory=self._redis_client,
+            worker_id=s.worker_id,
+            queues=s.queues,
+            heartbeat_interval_s=s.heartbeat_interval_s,
+            on_beat=self._write_health_file,
+        )
+        self.publisher.start()
+
+    def _redis_client(self) -> Any:
+        if self.settings.broker_url.startswith("sentinel"):
+            return self.app.connection_for_write().default_channel.client
+        return inflight.redis_client(self.settings.broker_url)
+
+    def _write_health_file(self) -> None:
+        try:
+            health.write_file(self.health_file, self.health.snapshot())
+        except OSError as exc:
+            log.debug("health file %s not written: %s", self.health_file, exc)
+
+    # -- main loop ------------------------------------------------------------------------
+    def tick(self) -> None:
+        """On the consumer's timer: prove the loop turns, count what this worker holds."""
+        self.health.beat(time.time())
+        tally = self.accounting.tally(
+            worker_state.reserved_requests, list(worker_state.requests.values())
+        )
+        if self.publisher is not None:
+            self.publisher.offer(tally)
+        if self.metrics is not None:
+            size = getattr(self.pool, "num_processes", None) if self.pool is not None else None
+            self.metrics.set_gauges(tally.inflight, size if isinstance(size, int) else None)
+
+    def consuming(self, pool: Any) -> None:
+        self.pool = pool
+        self.health.set_phase(health.Phase.CONSUMING, time.time())
+        self.tick()
+
+    def consumer_stopped(self) -> None:
+        if self.health.phase is not health.Phase.STOPPING:
+            self.health.set_phase(health.Phase.RECONNECTING, time.time())
+
+    def shutting_down(self) -> None:
+        self.health.set_phase(health.Phase.STOPPING, time.time())
+
+    def shutdown(self) -> None:
+        """Clean exit: last completions and removal of this worker's in-flight entries."""
+        if not self.started:
+            return
+        self.tick()
+        if self.publisher is not None:
+            self.publisher.stop()
+            self.publisher = None
+        for server in self.servers:
+            server.shutdown()
+        self.servers.clear()
+        health.remove_file(self.health_file)
+        sentry_setup.flush()
+
+
+def consumer_step(runtime: Runtime) -> type[bootsteps.StartStopStep]:
+    """A consumer bootstep: after the task consumer started, tick on the main loop's timer."""
+
+    class ShoalHeartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
+        requires = ("celery.worker.consumer.tasks:Tasks",)
+
+        def __init__(self, parent: Any, **kwargs: Any) -> None:
+            super().__init__(parent, **kwargs)
+            self.entry: Any = None
+
+        def start(self, c: Any) -> None:
+            if self.entry is not None:
+                c.timer.cancel(self.entry)
+            interval = min(TICK_MAX_S, runtime.settings.heartbeat_interval_s)
+            self.entry = c.timer.call_repeatedly(interval, runtime.tick, priority=10)
+            runtime.consuming(c.pool)
+
+        def stop(self, c: Any) -> None:
+            runtime.consumer_stopped()
+
+        def shutdown(self, c: Any) -> None:
+            if self.entry is not None:
+                c.timer.cancel(self.entry)
+                self.entry = None
+
+    return ShoalHeartbeat
+
+
+def _task_queue(task: Any) -> str:
+    info = getattr(task.request, "delivery_info", None) or {}
+    return inflight.queue_of(info.get("routing_key"), _QUEUES[0])
+
+
+_QUEUES: list[tuple[str, ...]] = [("default",)]
+
+
+def _on_prerun(sender: Any = None, task_id: str = "", task: Any = None, **_: Any) -> None:
+    m = metrics.current()
+    if m is not None and task is not None:
+        published_at = getattr(task.request, "published_at", None)
+        m.task_started(task_id, _task_queue(task), task.name, published_at)
+
+
+def _on_postrun(sender: Any = None, task_id: str = "", task: Any = None, **_: Any) -> None:
+    m = metrics.current()
+    if m is not None and task is not None:
+        m.task_finished(task_id, _task_queue(task), task.name)
+
+
+def _counting(name: str) -> Any:
+    def handler(sender: Any = None, **_: Any) -> None:
+        m = metrics.current()
+        if m is not None and sender is not None:
+            m.count(name, _task_queue(sender), sender.name)
+
+    return handler
+
+
+def _install_log_filter(secrets: list[str]) -> Any:
+    def handler(**_: Any) -> None:
+        redact.install_filter(secrets, [logging.getLogger("celery")])
+
+    return handler
 
 
 def install(app: Celery, settings: WorkerSettings) -> None:
     """Wire each concern (metrics, health, in-flight accounting, Sentry) into ``app``."""
+    runtime = Runtime(app, settings)
+    app.shoal_runtime = runtime  # type: ignore[attr-defined]
+    _QUEUES[0] = settings.queues
+    app.steps["consumer"].add(consumer_step(runtime))
+    connect = {"weak": False}
+    signals.worker_init.connect(lambda **_: runtime.start(), **connect)
+    signals.worker_shutting_down.connect(lambda **_: runtime.shutting_down(), **connect)
+    signals.worker_shutdown.connect(lambda **_: runtime.shutdown(), **connect)
+    signals.task_received.connect(
+        lambda sender=None, request=None, **_: runtime.accounting.on_received(request), **connect
+    )
+    signals.task_prerun.connect(_on_prerun, **connect)
+    signals.task_postrun.connect(_on_postrun, **connect)
+    signals.task_success.connect(_counting("succeeded"), **connect)
+    signals.task_failure.connect(_counting("failed"), **connect)
+    signals.task_retry.connect(_counting("retried"), **connect)
+    signals.worker_process_shutdown.connect(
+        lambda pid=None, **_: metrics.process_exited(pid or os.getpid()), **connect
+    )
+    log_filter = _install_log_filter(_secrets(settings))
+    signals.after_setup_logger.connect(log_filter, **connect)
+    signals.after_setup_task_logger.connect(log_filter, **connect)
+    log_filter()
