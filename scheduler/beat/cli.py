@@ -1,0 +1,144 @@
+"""``shoal beat``: run a replica, or ``--check`` a schedules file.
+
+    shoal beat --schedules FILE [--redis-url URL] [--no-leader-lease] [--lease-s 10]
+               [--metrics-port 9812]
+    shoal beat --check FILE [--next 5] [--from 2026-03-29T00:00:00+01:00]
+
+``--check`` exits 0 and prints each entry's next fire times, or exits 1 with one line naming
+the entry and the field that is wrong (for CI pipelines and SREs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from scheduler.beat.cron import zone
+from scheduler.beat.schedules import When, next_fire
+from scheduler.beat.settings import (
+    DEFAULT_METRICS_PORT,
+    DEFAULT_REDIS_URL,
+    BeatSettings,
+    BeatSettingsError,
+    clock_offset_from,
+)
+from scheduler.beat.spec import Entry, ScheduleSet, SpecError, load_schedules
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shoal beat", description=__doc__.splitlines()[0])
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--schedules", type=Path, help="run a replica with this schedules file")
+    mode.add_argument("--check", type=Path, metavar="FILE", help="validate FILE and print")
+    p.add_argument("--next", type=int, default=5, metavar="N", help="fire times per entry")
+    p.add_argument("--from", dest="from_", metavar="ISO", help="--check from this instant")
+    p.add_argument("--redis-url", default=os.environ.get("SHOAL_REDIS_URL", DEFAULT_REDIS_URL))
+    p.add_argument("--no-leader-lease", action="store_true", help="every replica tries every tick")
+    p.add_argument("--lease-s", type=float, default=10.0, help="leader lease (failover) seconds")
+    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="0 = off")
+    p.add_argument("--log-level", default=os.environ.get("SHOAL_LOG_LEVEL", "INFO"))
+    return p
+
+
+def fire_times(entry: Entry, after: datetime, count: int) -> list[datetime]:
+    times: list[datetime] = []
+    cursor = after
+    while len(times) < count:
+        tick = next_fire(entry.schedule, cursor, entry.window)
+        if tick is None:
+            break
+        times.append(tick)
+        cursor = tick
+    return times
+
+
+def describe(entry: Entry) -> str:
+    target = " -> ".join(s.task for s in entry.signatures)
+    queues = ",".join(dict.fromkeys(s.queue for s in entry.signatures))
+    state = "" if entry.enabled else " (disabled)"
+    return f"{entry.name}: {entry.kind} {entry.mode} {target} on {queues}{state}"
+
+
+def check_report(schedules: ScheduleSet, after: datetime, count: int) -> list[str]:
+    lines: list[str] = []
+    for entry in schedules.entries:
+        lines.append(describe(entry))
+        if isinstance(entry.schedule, When):
+            lines.append(f"  condition {entry.schedule.condition} checked every "
+                         f"{entry.schedule.check_every_s:g}s; fires on false -> true")  # fmt: skip
+            continue
+        tz = zone(entry.timezone)
+        times = fire_times(entry, after, count)
+        lines += [f"  {t.astimezone(tz).isoformat()}" for t in times]
+        if len(times) < count:
+            lines.append("  (no further fire times)")
+    return lines
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        schedules = load_schedules(args.check)
+        after = datetime.fromisoformat(args.from_) if args.from_ else datetime.now(UTC)
+    except SpecError as exc:
+        print(f"shoal beat: {args.check}: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"shoal beat: --from: {exc}", file=sys.stderr)
+        return 2
+    if after.tzinfo is None:
+        after = after.replace(tzinfo=UTC)
+    print("\n".join(check_report(schedules, after, args.next)))
+    print(f"ok: {len(schedules.entries)} entries")
+    return 0
+
+
+def run_beat(args: argparse.Namespace) -> int:
+    import redis
+
+    from scheduler.beat.metrics import BeatMetrics
+    from scheduler.beat.runner import Beat
+
+    try:
+        settings = BeatSettings(
+            schedules_path=args.schedules,
+            redis_url=args.redis_url,
+            leader_lease=not args.no_leader_lease,
+            lease_s=args.lease_s,
+            metrics_port=args.metrics_port,
+            clock_offset_s=clock_offset_from(os.environ),
+            sentry_dsn=os.environ.get("SHOAL_SENTRY_DSN") or None,
+        )
+        beat = Beat(settings, redis.Redis.from_url(settings.redis_url), metrics=BeatMetrics())
+    except (SpecError, BeatSettingsError) as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 1
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        beat.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    beat.run()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.check:
+        return run_check(args)
+    return run_beat(args)
