@@ -1,0 +1,76 @@
+"""Arrival and completion rates, smoothed, and the oldest task's age when no header tells. Pure.
+
+Arrival is the growth of everything the queue has ever seen, ``backlog + in_flight +
+completed``; completion the growth of ``completed``. Both are smoothed with a time-based EWMA
+(``half_life_s``), so an uneven poll interval weighs each sample by the time it covers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RateState:
+    at: float | None = None
+    total: int = 0
+    completed: int = 0
+    arrival_per_s: float = 0.0
+    completion_per_s: float = 0.0
+    backlog_since: float | None = None
+    """When the backlog was last seen going from empty to non-empty."""
+
+
+def ewma(previous: float, sample: float, dt_s: float, half_life_s: float) -> float:
+    """``previous`` moved towards ``sample`` by the weight of ``dt_s`` seconds."""
+    if half_life_s <= 0:
+        return sample
+    weight = 1.0 - math.pow(0.5, dt_s / half_life_s)
+    return previous + weight * (sample - previous)
+
+
+def update_rates(
+    state: RateState,
+    *,
+    at: float,
+    backlog: int,
+    in_flight: int,
+    completed: int,
+    half_life_s: float = 10.0,
+) -> RateState:
+    """The rates after one more sample at ``at`` (seconds)."""
+    total = backlog + in_flight + completed
+    since = state.backlog_since if backlog > 0 else None
+    if backlog > 0 and since is None:
+        since = at
+    if state.at is None or at <= state.at or completed < state.completed:
+        # First sample, a clock that did not move, or a counter reset: no rate from this pair.
+        return RateState(at, total, completed, state.arrival_per_s, state.completion_per_s, since)
+    dt = at - state.at
+    arrival = max(0.0, (total - state.total) / dt)
+    completion = max(0.0, (completed - state.completed) / dt)
+    return RateState(
+        at=at,
+        total=total,
+        completed=completed,
+        arrival_per_s=ewma(state.arrival_per_s, arrival, dt, half_life_s),
+        completion_per_s=ewma(state.completion_per_s, completion, dt, half_life_s),
+        backlog_since=since,
+    )
+
+
+def estimate_oldest_age_s(
+    *, backlog: int, backlog_since: float | None, arrival_per_s: float, now: float
+) -> float | None:
+    """The oldest waiting task's age when no message carries ``published_at``.
+
+    At most the time the backlog has been non-empty; with a known arrival rate, the time the
+    backlog took to build up at that rate (Little's law), whichever is smaller.
+    """
+    if backlog <= 0 or backlog_since is None:
+        return None
+    bound = max(0.0, now - backlog_since)
+    if arrival_per_s > 0:
+        return min(bound, backlog / arrival_per_s)
+    return bound
