@@ -35,6 +35,7 @@ bench: setup
 	$(PY) -m bench.run_all
 
 e2e: setup
+	bash scripts/e2e-tools.sh >/dev/null
 	$(PY) -m pytest -m e2e tests/e2e
 
 clean:
