@@ -1,0 +1,221 @@
+"""The simulation loop: arrivals, service, pods and a controller, one step at a time.
+
+Each step of ``step_s``: pods whose start delay ended become ready; every queue serves for one
+step with its ready slots; every ``poll_interval_s`` the controller sees a :class:`View` (built
+the way the autoscaler's Redis source measures) and its desired replicas are applied. What
+every step looked like is kept in :class:`History` for the report and the plot.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.simulate.controllers import Controller, IntArray, QueueSpec, View
+from scheduler.simulate.pods import Pods
+from scheduler.simulate.service import ServiceKind, ServiceModel, make_service
+from scheduler.simulate.trace import Trace
+
+I32Array = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    step_s: float = 1.0
+    """Simulated time per step."""
+    start_delay_s: float = 10.0
+    """From a scale-up decision to the new pod consuming (scheduling, image, worker start)."""
+    service: ServiceKind = ServiceKind.EXPONENTIAL
+    seed: int = 0
+    """Seed of the exponential service model's draws: same seed, same result."""
+    priority_fraction: float = 0.0
+    """Share of tasks published with priority 3..9 (kept in the priority sub-lists, invisible
+    to an ``LLEN`` of the base list). Traces carry no priority, so the default assumes none."""
+    tail_s: float = 900.0
+    """Quiet time simulated after the last arrival (drain, scale-down and cooldown)."""
+
+
+@dataclass(frozen=True)
+class History:
+    """Per step (rows) and queue (columns)."""
+
+    waiting: I32Array
+    """Tasks published and not started (in the lists or reserved by a worker)."""
+    running: I32Array
+    """Tasks started and not completed."""
+    replicas: I32Array
+    """Ready + starting pods (the Deployment's replicas)."""
+    billed: I32Array
+    """Pods paid for: ready + starting + scaled-in pods still finishing their tasks."""
+    started: npt.NDArray[np.int64]
+    """Cumulative tasks started."""
+    completed: npt.NDArray[np.int64]
+    """Cumulative tasks completed."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    policy: str
+    trace: Trace
+    queues: list[QueueSpec]
+    settings: SimSettings
+    history: History
+    published: npt.NDArray[np.int64]
+    """Cumulative tasks published, per step and queue."""
+    scale_events: IntArray
+    reasons: list[dict[str, int]]
+
+
+class _Tracker:
+    """Finds each queue's oldest task still waiting from cumulative arrivals, in one call."""
+
+    def __init__(self, published: npt.NDArray[np.int64]) -> None:
+        steps, queues = published.shape
+        self.stride = int(published[-1].max(initial=0)) + 1 if steps else 1
+        offsets = np.arange(queues, dtype=np.int64) * self.stride
+        self.flat = (published.T + offsets[:, None]).ravel()
+        self.offsets = offsets
+        self.row_starts = np.arange(queues, dtype=np.int64) * steps
+
+    def arrival_step(self, index: IntArray) -> IntArray:
+        """The step in which task number ``index + 1`` of each queue was published."""
+        found = np.searchsorted(self.flat, index + self.offsets, side="right")
+        steps: IntArray = found - self.row_starts
+        return steps
+
+
+def _view(
+    t: int,
+    model: ServiceModel,
+    pods: Pods,
+    tracker: _Tracker,
+    published: IntArray,
+    specs: tuple[IntArray, IntArray],
+    settings: SimSettings,
+) -> View:
+    concurrency, prefetch = specs
+    busy = model.busy()
+    waiting = model.backlog
+    reserved = np.clip(pods.ready * concurrency * prefetch - busy, 0, waiting)
+    in_list = waiting - reserved
+    started = published - waiting
+    oldest_step = tracker.arrival_step(started + reserved)
+    age = np.where(in_list > 0, (t - oldest_step) * settings.step_s, 0.0)
+    base = in_list - np.floor(in_list * settings.priority_fraction).astype(np.int64)
+    return View(
+        now_s=t * settings.step_s,
+        backlog=in_list,
+        base_backlog=base,
+        in_flight=busy + reserved,
+        oldest_age_s=age,
+        published=published,
+        completed=started - model.running,
+        replicas=pods.replicas(),
+    )
+
+
+@dataclass
+class _Recorder:
+    """Keeps what each step looked like: rows for the queue state, change points for pods."""
+
+    waiting: I32Array
+    running: I32Array
+    draining: I32Array
+    replica_changes: list[tuple[int, IntArray]]
+
+    @classmethod
+    def sized(cls, steps: int, queues: int) -> _Recorder:
+        def zeros() -> I32Array:
+            return np.zeros((steps, queues), dtype=np.int32)
+
+        return cls(zeros(), zeros(), zeros(), [])
+
+    def history(self, published: npt.NDArray[np.int64], concurrency: IntArray) -> History:
+        replicas = np.zeros_like(self.waiting)
+        changes = [*self.replica_changes, (len(replicas), replicas[0])]
+        for (at, value), (until, _) in itertools.pairwise(changes):
+            replicas[at:until] = value
+        started = published - self.waiting
+        draining_pods = np.ceil(self.draining / concurrency).astype(np.int32)
+        return History(
+            waiting=self.waiting,
+            running=self.running,
+            replicas=replicas,
+            billed=replicas + draining_pods,
+            started=started,
+            completed=started - self.running,
+        )
+
+
+def simulate(
+    trace: Trace, queues: list[QueueSpec], controller: Controller, settings: SimSettings
+) -> RunResult:
+    """Run ``controller`` over ``trace``; ``queues`` are in the trace's column order."""
+    names = [q.name for q in queues]
+    if names != list(trace.queues):
+        raise ValueError(f"queues {names} do not match the trace's columns {list(trace.queues)}")
+    steps, count = trace.arrivals.shape
+    step_s = settings.step_s
+    published = np.cumsum(trace.arrivals, axis=0)
+    tracker = _Tracker(published)
+    concurrency = np.array([q.concurrency for q in queues], dtype=np.int64)
+    prefetch = np.array([q.prefetch_multiplier for q in queues], dtype=np.int64)
+    model = make_service(
+        settings.service,
+        queues=count,
+        step_s=step_s,
+        seed=settings.seed,
+        max_service_s=float(trace.service_s.max(initial=step_s)),
+    )
+    delay = round(settings.start_delay_s / step_s)
+    pods = Pods(controller.initial_replicas(), start_delay_steps=delay)
+    poll_steps = max(1, round(controller.poll_interval_s / step_s))
+    record = _Recorder.sized(steps, count)
+    record.replica_changes.append((0, pods.replicas()))
+    events = np.zeros(count, dtype=np.int64)
+    target = pods.replicas()
+    model.set_slots(pods.ready * concurrency)
+    service = trace.service_s
+    service_changes = set(np.flatnonzero((service[1:] != service[:-1]).any(axis=1)) + 1)
+    model.set_service(service[0])
+    arrivals = trace.arrivals
+    has_arrivals = [bool(x) for x in arrivals.any(axis=1)]
+    empty = True
+    for t in range(steps):
+        if pods.tick(t):
+            model.set_slots(pods.ready * concurrency)
+            record.replica_changes.append((t, pods.replicas()))
+        if t in service_changes:
+            model.set_service(service[t])
+        if has_arrivals[t] or not empty:
+            model.step(t, arrivals[t])
+            record.waiting[t] = model.backlog
+            record.running[t] = model.running
+            if model.draining:
+                record.draining[t] = model.draining_slots()
+            empty = not has_arrivals[t] and not (model.running.any() or model.backlog.any())
+        if t % poll_steps:
+            continue
+        view = _view(t, model, pods, tracker, published[t], (concurrency, prefetch), settings)
+        desired = controller.poll(view)
+        changed = np.flatnonzero(desired != target)
+        if changed.size:
+            for q in changed.tolist():
+                pods.scale(q, int(desired[q]))
+            events[changed] += 1
+            target = desired.copy()
+            model.set_slots(pods.ready * concurrency)
+            record.replica_changes.append((t, pods.replicas()))
+    return RunResult(
+        policy=controller.name,
+        trace=trace,
+        queues=queues,
+        settings=settings,
+        history=record.history(published, concurrency),
+        published=published,
+        scale_events=events,
+        reasons=controller.reasons(),
+    )
