@@ -118,7 +118,7 @@ def parse_cron(text: str) -> CronExpr:
         raise CronError(f"{text!r} has {len(parts)} fields, cron needs 5")
     values = [_field(part, i) for i, part in enumerate(parts)]
     weekdays = frozenset(d % 7 for d in values[4])
-    dom_star, dow_star = parts[2].startswith("*"), parts[4].startswith("*")
+    dom_star, dow_star = parts[2] == "*", parts[4] == "*"
     expr = CronExpr(
         minutes=values[0],
         hours=values[1],
@@ -142,6 +142,11 @@ def zone(name: str) -> ZoneInfo:
         raise CronError(f"unknown time zone {name!r}") from exc
 
 
+def _first_at_least(values: frozenset[int], low: int) -> int | None:
+    candidates = [v for v in values if v >= low]
+    return min(candidates) if candidates else None
+
+
 def _next_wall(expr: CronExpr, after: datetime) -> datetime | None:
     """The first naive wall-clock minute strictly after ``after`` that matches ``expr``."""
     t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -153,13 +158,17 @@ def _next_wall(expr: CronExpr, after: datetime) -> datetime | None:
         if not expr.day_matches(t):
             t = datetime(t.year, t.month, t.day) + timedelta(days=1)
             continue
-        if t.hour not in expr.hours:
+        hour = _first_at_least(expr.hours, t.hour)
+        if hour is None:
+            t = datetime(t.year, t.month, t.day) + timedelta(days=1)
+            continue
+        if hour != t.hour:
+            t = t.replace(hour=hour, minute=0)
+        minute = _first_at_least(expr.minutes, t.minute)
+        if minute is None:
             t = t.replace(minute=0) + timedelta(hours=1)
             continue
-        if t.minute not in expr.minutes:
-            t += timedelta(minutes=1)
-            continue
-        return t
+        return t.replace(minute=minute)
     return None
 
 
