@@ -12,6 +12,7 @@ from workers.settings import Pool, WorkerSettings
 from workers.transport import transport_for
 
 BUILTIN_TASKS = "workers.tasks"
+PLATFORM_TASK = "workers.base:PlatformTask"
 
 
 def ssl_options(url: str) -> dict[str, Any] | None:
@@ -64,7 +65,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "task_default_queue": settings.queues[0],
         "task_create_missing_queues": True,
         "imports": (BUILTIN_TASKS, *settings.imports),
-        "task_cls": "workers.base:PlatformTask",
+        "task_cls": PLATFORM_TASK,
         "worker_consumer": "workers.consumer:ShoalConsumer",
         "worker_hijack_root_logger": True,
         "worker_redirect_stdouts": False,
@@ -84,7 +85,8 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
 
 def create_app(settings: WorkerSettings, *, install_hooks: bool = True) -> Celery:
     """The worker's Celery app; ``install_hooks`` wires metrics, health and accounting."""
-    app = Celery("shoal", set_as_current=True)
+    # task_cls is a constructor argument (Celery ignores it as a config key).
+    app = Celery("shoal", set_as_current=True, task_cls=PLATFORM_TASK)
     app.conf.update(celery_config(settings))
     app.shoal_settings = settings  # type: ignore[attr-defined]
     if install_hooks:

@@ -28,6 +28,8 @@ class DeadLetterReason(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"
     NON_RETRYABLE = "non_retryable"
     TIME_LIMIT = "time_limit"
+    WORKER_LOST = "worker_lost"
+    """The pool process died and the message was not handed back (no reject_on_worker_lost)."""
     REJECTED = "rejected"
     """The task rejected its own message without requeueing it."""
     UNKNOWN_TASK = "unknown_task"

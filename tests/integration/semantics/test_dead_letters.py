@@ -1,0 +1,114 @@
+"""Messages a worker cannot run, and tasks that fail for good, land in the dead letters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from celery import Celery
+
+from tests.integration.semantics.messages import envelope, json_body, pickle_body
+from tests.support.procs import ProcessTracker, wait_for
+from workers.deadletter import DeadLetterStore
+
+
+def _entries(client: redis.Redis, queue: str) -> list[dict[str, object]]:
+    return [json.loads(raw) for raw in client.lrange(f"shoal:dlq:{queue}", 0, -1)]
+
+
+@pytest.mark.timeout(180)
+def test_unrunnable_messages_are_dead_lettered_and_the_worker_goes_on(
+    procs: ProcessTracker,
+    semantics_env: dict[str, str],
+    redis_client: redis.Redis,
+    stock_client: Celery,
+) -> None:
+    queue = "raw"
+    worker = procs.shoal(
+        "worker",
+        "--queue",
+        queue,
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        env=semantics_env,
+        name="worker",
+    )
+    redis_client.lpush(queue, envelope("no.such.task", json_body(1), queue=queue))
+    redis_client.lpush(queue, envelope("tests.add", b"{not json", queue=queue))
+    redis_client.lpush(
+        queue,
+        envelope(
+            "tests.add",
+            pickle_body(1, 2),
+            queue=queue,
+            content_type="application/x-python-serialize",
+        ),
+    )
+    wait_for(
+        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 3, timeout_s=90, message="3 dead letters"
+    )
+    entries = _entries(redis_client, queue)
+    by_reason = {e["reason"]: e for e in entries}
+    assert set(by_reason) == {"unknown_task", "decode_error", "content_disallowed"}
+    assert by_reason["unknown_task"]["task"] == "no.such.task"
+    assert by_reason["decode_error"]["message"]["body"] == "{not json"  # type: ignore[index]
+    pickled = by_reason["content_disallowed"]["message"]
+    assert pickled["content_type"] == "application/x-python-serialize"  # type: ignore[index]
+    assert pickled["body_encoding"] == "base64"  # type: ignore[index]
+    for entry in entries:
+        assert entry["queue"] == queue
+        assert isinstance(entry["dead_lettered_at"], float)
+        assert entry["error"]
+    assert redis_client.sismember("shoal:dlq-queues", queue)
+    # The worker is still alive and still runs tasks.
+    result = stock_client.send_task("tests.add", args=[2, 3], queue=queue)
+    assert result.get(timeout=60) == 5
+    assert worker.alive()
+    # Nothing left unacked: every bad message was acknowledged.
+    wait_for(lambda: redis_client.hlen("unacked") == 0, timeout_s=30, message="no unacked message")
+    assert redis_client.llen(queue) == 0
+
+
+@pytest.mark.timeout(180)
+def test_retries_run_then_the_task_is_dead_lettered_with_its_reason(
+    procs: ProcessTracker,
+    semantics_env: dict[str, str],
+    redis_client: redis.Redis,
+    stock_client: Celery,
+) -> None:
+    queue = "retries"
+    procs.shoal(
+        "worker",
+        "--queue",
+        queue,
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "2",
+        env=semantics_env,
+        name="worker",
+    )
+    stock_client.send_task("tests.always_fails", args=["a"], queue=queue)
+    ok = stock_client.send_task("tests.retry_then_ok", args=["b", 2], queue=queue)
+    stock_client.send_task("tests.non_retryable", args=["c"], queue=queue)
+    stock_client.send_task("tests.celery_backoff", args=["d"], queue=queue)
+    assert ok.get(timeout=90) == "b"
+    wait_for(
+        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 3, timeout_s=90, message="3 dead letters"
+    )
+    attempts = [a.decode() for a in redis_client.lrange("shoal:test:attempts", 0, -1)]
+    assert sorted(a for a in attempts if a.startswith("a|")) == ["a|0", "a|1", "a|2", "a|3"]
+    assert sorted(a for a in attempts if a.startswith("b|")) == ["b|0", "b|1", "b|2"]
+    assert [a for a in attempts if a.startswith("c|")] == ["c|0"]
+    assert sorted(a for a in attempts if a.startswith("d|")) == ["d|0", "d|1", "d|2"]
+    entries = {e["task"]: e for e in _entries(redis_client, queue)}
+    assert entries["tests.always_fails"]["reason"] == "retries_exhausted"
+    assert "RuntimeError: attempt 3 failed" in str(entries["tests.always_fails"]["error"])
+    assert entries["tests.always_fails"]["message"]["headers"]["retries"] == 3  # type: ignore[index]
+    assert entries["tests.non_retryable"]["reason"] == "non_retryable"
+    assert "NonRetryable: bad input c" in str(entries["tests.non_retryable"]["error"])
+    assert entries["tests.celery_backoff"]["reason"] == "retries_exhausted"
+    assert DeadLetterStore(redis_client).count(queue) == 3
