@@ -27,6 +27,8 @@ from scheduler.autoscaler.behavior import limit_rate, prune_events, stabilize
 from scheduler.autoscaler.config import QueuePolicy
 from scheduler.autoscaler.model import Decision, Observation, QueueState, Reason, ScaleEvent
 
+MAX_SANE_REPLICAS = 1_000_000.0  # a bound for the arithmetic; maxReplicas caps the result
+
 __all__ = ["backlog_replicas", "decide", "in_flight_floor", "latency_replicas"]
 
 
@@ -111,7 +113,7 @@ def latency_replicas(obs: Observation, state: QueueState, policy: QueuePolicy) -
     if not capacity:
         return max(obs.current_replicas, 1)
     needed = obs.arrival_rate_per_s + obs.backlog / target
-    return max(_ceil(needed / capacity), 1)
+    return max(_ceil(min(needed / capacity, MAX_SANE_REPLICAS)), 1)
 
 
 def _ceil(value: float) -> int:
