@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# One image for every shoal process: `shoal worker`, `shoal beat`, `shoal autoscaler`, ...
+# Application teams build FROM it and add their task modules (see docs/install.md).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- builder: wheels for shoal and its dependencies, installed into a venv ------------------
+FROM ${PYTHON_IMAGE} AS builder
+# A compiler only for dependencies without a binary wheel; it stays in this stage.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY workers ./workers
+COPY scheduler ./scheduler
+RUN python -m pip wheel --wheel-dir /wheels . \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-index --find-links /wheels shoal \
+    && /opt/venv/bin/shoal --help >/dev/null
+
+# --- runtime: no compiler, non-root (pip stays in the venv for images built FROM this one) -------------------------------------------------
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="shoal" \
+      org.opencontainers.image.description="Autoscaling Celery-on-Redis worker platform" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid 10001 shoal \
+    && useradd --system --uid 10001 --gid shoal --home-dir /app --shell /usr/sbin/nologin shoal
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/app
+WORKDIR /app
+USER 10001:10001
+EXPOSE 9808 9809
+ENTRYPOINT ["shoal"]
+CMD ["worker"]
