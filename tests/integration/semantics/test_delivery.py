@@ -1,0 +1,103 @@
+"""At-least-once delivery: a killed worker loses no task, a drained worker loses none either."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+
+import pytest
+import redis
+from celery import Celery
+
+from tests.support.procs import ProcessTracker, wait_for
+from workers.keys import priority_lists
+
+STARTS = "shoal:test:starts"
+DONE = "shoal:test:done"
+
+
+def _decoded(client: redis.Redis, key: str) -> list[str]:
+    return [v.decode() for v in client.lrange(key, 0, -1)]
+
+
+@pytest.mark.timeout(240)
+def test_a_task_of_a_sigkilled_worker_runs_again_on_a_new_worker(
+    procs: ProcessTracker,
+    semantics_env: dict[str, str],
+    stock_client: Celery,
+    redis_client: redis.Redis,
+) -> None:
+    env = {
+        **semantics_env,
+        "SHOAL_VISIBILITY_TIMEOUT_S": "6",
+        "SHOAL_TASK_TIME_LIMIT_S": "5",
+        "SHOAL_TASK_SOFT_TIME_LIMIT_S": "4",
+    }
+    args = ["worker", "--queue", "kill", "--pool", "prefork", "--concurrency", "1"]
+    first = procs.shoal(*args, env=env, name="first")
+    stock_client.send_task("tests.start_then_sleep", args=["t1", 3.0], queue="kill")
+    wait_for(lambda: redis_client.llen(STARTS) == 1, timeout_s=90, message="the task to start")
+    first.kill_group(signal.SIGKILL)
+    assert first.wait(10) is not None
+    assert redis_client.hlen("unacked") == 1  # the broker still holds the message
+    assert _decoded(redis_client, DONE) == []
+
+    procs.shoal(*args, env=env, name="second")
+    wait_for(lambda: redis_client.llen(DONE) >= 1, timeout_s=90, message="the task to finish")
+    assert _decoded(redis_client, STARTS) == ["t1", "t1"]
+    assert _decoded(redis_client, DONE) == ["t1"]
+    wait_for(lambda: redis_client.hlen("unacked") == 0, timeout_s=30, message="the ack")
+
+
+def _queued_tags(client: redis.Redis, queue: str) -> list[str]:
+    tags = []
+    for key in priority_lists(queue):
+        for raw in client.lrange(key, 0, -1):
+            tags.append(json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0])
+    return tags
+
+
+def _unacked_tags(client: redis.Redis) -> list[str]:
+    tags = []
+    for raw in client.hvals("unacked"):
+        message = json.loads(raw)[0]
+        tags.append(json.loads(base64.b64decode(message["body"]))[0][0])
+    return tags
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_during_a_burst_finishes_running_tasks_and_loses_none(
+    procs: ProcessTracker,
+    semantics_env: dict[str, str],
+    stock_client: Celery,
+    redis_client: redis.Redis,
+) -> None:
+    total = 500
+    with stock_client.producer_or_acquire() as producer:
+        for i in range(total):
+            stock_client.send_task(
+                "tests.start_then_sleep", args=[str(i), 0.5], queue="burst", producer=producer
+            )
+    worker = procs.shoal(
+        "worker",
+        "--queue",
+        "burst",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "2",
+        env=semantics_env,
+        name="worker",
+    )
+    wait_for(lambda: redis_client.llen(DONE) >= 6, timeout_s=90, message="a few tasks done")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(60) is not None, "the worker did not exit after SIGTERM"
+
+    starts, done = _decoded(redis_client, STARTS), _decoded(redis_client, DONE)
+    assert sorted(starts) == sorted(done), "a task that started did not finish"
+    assert len(done) == len(set(done))
+    left = _queued_tags(redis_client, "burst") + _unacked_tags(redis_client)
+    assert len(done) + len(left) == total
+    assert set(done) | set(left) == {str(i) for i in range(total)}
+    assert len(done) < total  # the burst really was cut short
