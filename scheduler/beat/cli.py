@@ -101,6 +101,8 @@ def run_check(args: argparse.Namespace) -> int:
 def run_beat(args: argparse.Namespace) -> int:
     import redis
 
+    # One process: Prometheus' multiprocess mode (set for prefork workers) does not apply.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from scheduler.beat.metrics import BeatMetrics
     from scheduler.beat.runner import Beat
 

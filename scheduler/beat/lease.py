@@ -38,7 +38,13 @@ class Lease:
 
     @property
     def renew_every_s(self) -> float:
+        """The holder renews three times per lease."""
         return self.lease_ms / 3000
+
+    @property
+    def retry_every_s(self) -> float:
+        """A standby polls often, so it takes over at most this long after the lease ends."""
+        return min(0.5, self.lease_ms / 6000)
 
     def refresh(self) -> bool:
         """Renew the lease if held, else try to take it; returns whether this replica leads."""
@@ -62,6 +68,7 @@ class NoLease:
     token = 0
     held = True
     renew_every_s = 1.0
+    retry_every_s = 1.0
 
     def refresh(self) -> bool:
         return True

@@ -123,8 +123,9 @@ class Beat:
             if self.source.poll():
                 self._next_due.clear()
         if mono >= self._next_lease_at:
-            self._next_lease_at = mono + self.lease.renew_every_s
             leading = self.lease.refresh()
+            every = self.lease.renew_every_s if leading else self.lease.retry_every_s
+            self._next_lease_at = mono + every
             if leading != self._leading:
                 log.info("leader: %s (token %s)", leading, self.lease.token)
             self._leading = leading
