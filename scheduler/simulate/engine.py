@@ -182,7 +182,7 @@ def simulate(
     service_changes = set(np.flatnonzero((service[1:] != service[:-1]).any(axis=1)) + 1)
     model.set_service(service[0])
     arrivals = trace.arrivals
-    has_arrivals = [bool(x) for x in arrivals.any(axis=1)]
+    has_arrivals = [bool(x) for x in np.asarray(arrivals.sum(axis=1) > 0)]
     empty = True
     for t in range(steps):
         if pods.tick(t):

@@ -74,5 +74,6 @@ class ShoalController:
             self.states[i] = decision.state
             desired[i] = decision.desired
             counts = self._reasons[i]
-            counts[decision.reason] = counts.get(decision.reason, 0) + 1
+            reason = decision.reason.value
+            counts[reason] = counts.get(reason, 0) + 1
         return desired
