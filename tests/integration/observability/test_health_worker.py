@@ -1,0 +1,68 @@
+"""Health of a real worker: HTTP endpoints and ``shoal worker health`` exit codes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.observability.helpers import Worker, http_get, start_worker
+from tests.support.procs import ProcessTracker
+from tests.support.tools import ROOT
+
+
+def health_cmd(worker: Worker, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", "worker", "health", *args],
+        env=worker.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("pool", ["prefork", "gevent"])
+def test_live_worker_is_healthy_and_a_stopped_one_is_not(
+    pool: str, procs: ProcessTracker, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    worker = start_worker(
+        procs, worker_env, tmp_path, queue="hq", pool=pool, concurrency=1, worker_id="h"
+    )
+    code, body = http_get(worker.health_port, "/livez")
+    assert code == 200 and body.startswith("ok: heartbeat"), body
+    assert http_get(worker.health_port, "/readyz") == (200, "ok: consuming\n")
+    live = health_cmd(worker)
+    assert live.returncode == 0 and live.stdout.startswith("live: heartbeat"), live
+    assert health_cmd(worker, "--ready").returncode == 0
+    over_http = health_cmd(worker, "--ready", "--port", str(worker.health_port))
+    assert (over_http.returncode, over_http.stdout) == (0, "ready: ok: consuming\n")
+    too_strict = health_cmd(worker, "--max-age-s", "0")
+    assert too_strict.returncode == 1 and "old (limit 0s)" in too_strict.stdout
+
+    worker.proc.signal(signal.SIGTERM)
+    assert worker.proc.wait(30) == 0
+    stopped = health_cmd(worker)
+    assert stopped.returncode == 1
+    assert stopped.stdout.startswith("not live: no readable heartbeat file"), stopped.stdout
+    refused = health_cmd(worker, "--port", str(worker.health_port))
+    assert refused.returncode == 1 and "refused" in refused.stdout.lower()
+
+
+@pytest.mark.timeout(120)
+def test_killed_worker_is_not_live(
+    procs: ProcessTracker, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    worker = start_worker(
+        procs, worker_env, tmp_path, queue="hk", pool="prefork", concurrency=1, worker_id="k"
+    )
+    assert health_cmd(worker).returncode == 0
+    worker.proc.kill_group(signal.SIGKILL)
+    worker.proc.wait(10)
+    assert worker.health_file.exists(), "a killed worker leaves its file behind"
+    dead = health_cmd(worker)
+    assert dead.returncode == 1 and "is gone" in dead.stdout, dead.stdout
