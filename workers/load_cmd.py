@@ -7,9 +7,10 @@
 Each task mimics its service time: ``shoal.io_wait(seconds)`` by default (a sleep, cooperative
 under gevent), or ``shoal.slow`` / ``shoal.cpu`` (SHA-256 rounds calibrated on this machine).
 Service times are the trace's mean (``--service deterministic``, the default) or drawn from an
-exponential with that mean (``--service exponential``, seeded by ``--seed``). Every message
-carries a ``published_at`` header (epoch seconds) so the autoscaler sees the oldest task's age.
-The broker is ``--redis-url``, else ``SHOAL_REDIS_URL``.
+exponential with that mean (``--service exponential``, seeded by ``--seed``). The client is a
+stock Celery app set up by the publisher kit (:func:`workers.kit.configure`): JSON, priorities
+(``--priority``, 9 the most urgent) and a ``published_at`` header on every message, so the
+autoscaler sees the oldest task's age. The broker is ``--redis-url``, else ``SHOAL_REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -108,12 +109,21 @@ def cpu_rounds_per_s(sample_rounds: int = 20_000) -> float:
 class Publisher:
     """Publishes built-in tasks through one producer of a stock Celery app."""
 
-    def __init__(self, broker_url: str, *, task: str, exponential: bool, seed: int) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        task: str,
+        exponential: bool,
+        seed: int,
+        priority: int | None = None,
+    ) -> None:
         from celery import Celery
 
-        self.app = Celery("shoal-load", broker=broker_url, set_as_current=False)
-        self.app.conf.task_serializer = "json"
-        self.app.conf.broker_connection_retry_on_startup = True
+        from workers.kit import configure
+
+        self.app = configure(Celery("shoal-load", set_as_current=False), redis_url=broker_url)
+        self.priority = priority
         self.task = task
         self.exponential = exponential
         self.rng = random.Random(seed)
@@ -138,7 +148,7 @@ class Publisher:
                     args=self._args(seconds),
                     queue=batch.queue,
                     producer=producer,
-                    headers={"published_at": time.time()},
+                    priority=self.priority,
                 )
         self.published[batch.queue] += batch.count
 
@@ -182,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=sorted(TASKS), default="io_wait")
     p.add_argument("--service", choices=["deterministic", "exponential"], default="deterministic")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--priority", type=int, choices=range(10), help="0..9, 9 the most urgent")
     p.add_argument("--redis-url", default=None, help="broker URL (default: SHOAL_REDIS_URL)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
@@ -226,7 +237,11 @@ def main(argv: list[str]) -> int:
     url = with_password(url, os.environ.get("SHOAL_REDIS_PASSWORD"))
     signal.signal(signal.SIGTERM, _stop)
     publisher = Publisher(
-        url, task=args.task, exponential=args.service == "exponential", seed=args.seed
+        url,
+        task=args.task,
+        exponential=args.service == "exponential",
+        seed=args.seed,
+        priority=args.priority,
     )
     started = time.monotonic()
     lag = 0.0
