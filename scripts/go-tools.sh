@@ -2,6 +2,7 @@
 # Pinned Go-built tools for the chart checks, into .tools/bin (ignored by git):
 #   helm        - renders and lints charts/shoal (the tests run the real `helm template`)
 #   kube-score  - lints the rendered manifests (stands in for kube-linter, see docs/install.md)
+#   kustomize   - builds k8s/overlays (only when kubectl, which carries it, is missing)
 # Each tool is rebuilt only when missing or at another version (a stamp file records it).
 # Builds use the Go module proxy only. Run from anywhere; called by scripts/setup.sh.
 set -euo pipefail
@@ -50,3 +51,9 @@ build helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
 
 build kube-score "$KUBE_SCORE_VERSION" "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION" \
   "-X main.version=$KUBE_SCORE_VERSION"
+
+# kustomize builds the k8s/ overlays in the tests; kubectl carries it, so only without kubectl.
+KUSTOMIZE_VERSION=v5.5.0
+if ! command -v kubectl >/dev/null 2>&1; then
+  build kustomize "$KUSTOMIZE_VERSION" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+fi
