@@ -79,9 +79,7 @@ def differences(expected: dict[str, str], base: Path = BASE) -> list[str]:
     problems = [f"missing: {n}" for n in sorted(set(expected) - set(present))]
     problems += [f"not rendered by the chart: {n}" for n in sorted(set(present) - set(expected))]
     problems += [
-        f"differs: {n}"
-        for n in sorted(set(expected) & set(present))
-        if expected[n] != present[n]
+        f"differs: {n}" for n in sorted(set(expected) & set(present)) if expected[n] != present[n]
     ]
     return problems
 

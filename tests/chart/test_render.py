@@ -245,7 +245,10 @@ def test_autoscaler_config_has_the_controller_format_and_the_values_blocks() -> 
             "maxReplicas": 20,
             "targetBacklogPerReplica": 100,
             "fallbackReplicas": 4,
-            "scaleUp": {**HPA_SCALE_UP, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 30}]},
+            "scaleUp": {
+                **HPA_SCALE_UP,
+                "policies": [{"type": "Pods", "value": 2, "periodSeconds": 30}],
+            },
         },
     }
     assert queues["reports"]["concurrency"] == 2
@@ -348,8 +351,9 @@ def test_beat_runs_two_replicas_with_its_schedules_from_a_configmap() -> None:
     assert schedules["schedules"][0]["cron"] == "0 15 * * *"
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
     minimal = render("minimal.yaml").get("Deployment", "shoal-beat")
-    assert annotations["checksum/schedules"] != (
-        minimal["spec"]["template"]["metadata"]["annotations"]["checksum/schedules"]
+    assert (
+        annotations["checksum/schedules"]
+        != (minimal["spec"]["template"]["metadata"]["annotations"]["checksum/schedules"])
     )
     pdb = rendered.get("PodDisruptionBudget", "shoal-beat")
     assert pdb["spec"]["minAvailable"] == 1
@@ -403,9 +407,7 @@ def test_in_chart_redis_has_persistence_and_workers_point_at_it() -> None:
     assert worker["SHOAL_REDIS_URL"] == "redis://shoal-redis:6379/0"
     flower = deployment_container(rendered.get("Deployment", "shoal-flower"))
     env = env_of(flower)
-    assert env["FLOWER_BASIC_AUTH"] == {
-        "secretKeyRef": {"name": "shoal-flower", "key": "auth"}
-    }
+    assert env["FLOWER_BASIC_AUTH"] == {"secretKeyRef": {"name": "shoal-flower", "key": "auth"}}
     assert env["SHOAL_BROKER_URL"] == "redis://:$(SHOAL_REDIS_PASSWORD)@shoal-redis:6379/0"
 
 
@@ -421,7 +423,11 @@ def test_minimal_install_has_no_optional_objects() -> None:
         "Service",
         "ServiceAccount",
     }
-    assert rendered.names("Deployment") == ["shoal-autoscaler", "shoal-beat", "shoal-worker-default"]
+    assert rendered.names("Deployment") == [
+        "shoal-autoscaler",
+        "shoal-beat",
+        "shoal-worker-default",
+    ]
 
 
 def test_monitoring_objects_and_metrics_services() -> None:
@@ -452,7 +458,9 @@ def test_monitoring_objects_and_metrics_services() -> None:
 def test_prometheus_rule_has_one_latency_alert_per_queue_with_its_target() -> None:
     rule = render("monitoring.yaml").get("PrometheusRule", "shoal")
     alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
-    latency = {r["labels"]["queue"]: r["expr"] for r in alerts if r["alert"] == "ShoalQueueLatencyHigh"}
+    latency = {
+        r["labels"]["queue"]: r["expr"] for r in alerts if r["alert"] == "ShoalQueueLatencyHigh"
+    }
     assert latency == {
         "emails": 'max(shoal_autoscaler_oldest_age_seconds{job="shoal-autoscaler", '
         'namespace="shoal", queue="emails"}) > 30',
@@ -483,6 +491,9 @@ def test_worker_pdbs_and_concurrency_in_range(values: str) -> None:
         concurrency = int(env_of(deployment_container(dep))["SHOAL_CONCURRENCY"])
         assert 1 <= concurrency <= 10_000, name
         cpu = deployment_container(dep)["resources"]["requests"]["cpu"]
-        if env_of(deployment_container(dep))["SHOAL_POOL"] == "prefork" and name != "billing_charges":
+        if (
+            env_of(deployment_container(dep))["SHOAL_POOL"] == "prefork"
+            and name != "billing_charges"
+        ):
             millis = int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
             assert concurrency == max(1, math.ceil(millis / 1000)), name
