@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from tests.integration.observability.helpers import Worker, http_get, start_worker
-from tests.support.procs import ProcessTracker
-from tests.support.tools import ROOT
+from tests.support.procs import ProcessTracker, wait_for
+from tests.support.redis_server import RedisServer
+from tests.support.tools import ROOT, require_tool
 
 
 def health_cmd(worker: Worker, *args: str) -> subprocess.CompletedProcess[str]:
@@ -66,3 +68,42 @@ def test_killed_worker_is_not_live(
     assert worker.health_file.exists(), "a killed worker leaves its file behind"
     dead = health_cmd(worker)
     assert dead.returncode == 1 and "is gone" in dead.stdout, dead.stdout
+
+
+@pytest.mark.timeout(150)
+def test_redis_outage_makes_the_worker_unready_but_live(
+    procs: ProcessTracker, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = RedisServer(require_tool("redis-server"), tmp_path / "own-redis")
+    server.start()
+    try:
+        env = {**worker_env, "SHOAL_REDIS_URL": server.url}
+        worker = start_worker(
+            procs, env, tmp_path, queue="oq", pool="prefork", concurrency=1, worker_id="o"
+        )
+        server.stop()
+        wait_for(
+            lambda: (
+                http_get(worker.health_port, "/readyz")
+                == (503, "not consuming (phase reconnecting)\n")
+            ),
+            timeout_s=20,
+            message="unready while Redis is down",
+        )
+        code, body = http_get(worker.health_port, "/livez")
+        assert code == 200 and body.startswith("ok: reconnecting"), body
+        server.start()
+        wait_for(
+            lambda: http_get(worker.health_port, "/readyz")[0] == 200,
+            timeout_s=60,
+            message="ready again once Redis is back",
+        )
+        client = Celery("oq-client", broker=server.url, backend=server.url, set_as_current=False)
+        try:
+            assert len(client.send_task("shoal.cpu", args=[1], queue="oq").get(timeout=60)) == 64
+        finally:
+            client.close()
+        worker.proc.stop()
+        assert "Traceback" not in worker.proc.log.read_text()
+    finally:
+        server.stop()

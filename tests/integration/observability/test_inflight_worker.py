@@ -1,4 +1,4 @@
-"""In-flight counts in Redis follow a real worker: up while it holds tasks, 0 after, gone on death."""
+"""In-flight counts in Redis follow a real worker: up while busy, 0 after, gone on death."""
 
 from __future__ import annotations
 
