@@ -1,0 +1,467 @@
+"""Shared benchmark helpers: a private Redis, processes stopped by their own ids, statistics.
+
+Every process started here runs in its own session (process group) and is stopped by its pid
+(SIGTERM, then SIGKILL to its group) when the ``with`` block ends, also on an error or Ctrl-C.
+:func:`exit_on_sigterm` turns SIGTERM into ``SystemExit`` so those ``finally`` blocks run when
+the benchmark itself is terminated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "bench" / "out"
+UNACKED_KEY = "unacked"
+"""Kombu's Redis transport keeps delivered but unacknowledged messages in this hash."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def exit_on_sigterm() -> None:
+    """Raise ``SystemExit`` on SIGTERM so every ``finally`` stops its processes."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+class Proc:
+    """A child process in its own process group, its output in a log file."""
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], log: Path) -> None:
+        self.argv = list(argv)
+        self.log = log
+        self._handle = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=dict(env),
+                cwd=ROOT,
+                stdout=self._handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except BaseException:
+            self._handle.close()
+            raise
+        self.pid = self.popen.pid
+        self.started_at = time.monotonic()
+        self._stopped = False
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def _killpg(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def stop(self, grace_s: float = 20.0) -> int | None:
+        """SIGTERM to the pid, SIGKILL to its group after ``grace_s``; always reaps."""
+        if self._stopped:
+            return self.popen.returncode
+        self._stopped = True
+        try:
+            if self.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGTERM)
+                try:
+                    self.popen.wait(timeout=grace_s)
+                except subprocess.TimeoutExpired:
+                    self._killpg(signal.SIGKILL)
+                    self.popen.wait(timeout=10)
+        finally:
+            self._killpg(signal.SIGKILL)  # stray children left in the group
+            self._handle.close()
+        return self.popen.returncode
+
+    def output(self) -> str:
+        if not self._handle.closed:
+            self._handle.flush()
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running(
+    argv: Sequence[str], *, env: Mapping[str, str], log: Path, grace_s: float = 20.0
+) -> Iterator[Proc]:
+    """Start ``argv``; stop it (and its group) when the block ends, however it ends."""
+    proc = Proc(argv, env=env, log=log)
+    try:
+        yield proc
+    finally:
+        proc.stop(grace_s)
+
+
+def redis_binary() -> str:
+    local = ROOT / ".tools" / "bin" / "redis-server"
+    found = str(local) if local.exists() else shutil.which("redis-server")
+    if not found:
+        raise SystemExit("bench: redis-server is not installed (make setup installs it)")
+    return found
+
+
+@contextlib.contextmanager
+def private_redis(workdir: Path) -> Iterator[str]:
+    """A redis-server on a free port without persistence; yields its URL."""
+    port = free_port()
+    argv = [
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--daemonize",
+        "no",
+    ]
+    url = f"redis://127.0.0.1:{port}/0"
+    with running(argv, env=os.environ, log=workdir / "redis.log", grace_s=5.0) as proc:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
+        try:
+            wait_until(lambda: _pings(client), timeout_s=10, message="redis-server to start")
+            if not proc.alive():
+                raise RuntimeError(f"redis-server exited: {proc.output()[-500:]}")
+        finally:
+            client.close()
+        yield url
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def wait_until(
+    predicate: Callable[[], object],
+    *,
+    timeout_s: float,
+    interval_s: float = 0.05,
+    message: str = "condition",
+) -> object:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bench: timed out after {timeout_s}s waiting for {message}")
+        time.sleep(interval_s)
+
+
+@contextlib.contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    """A temporary directory for logs; kept (and named) when KEEP_BENCH_LOGS=1."""
+    path = Path(tempfile.mkdtemp(prefix=f"shoal-bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        if os.environ.get("KEEP_BENCH_LOGS") == "1":
+            print(f"bench: logs kept in {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment without any SHOAL_* variable, the repository on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOAL_", "BENCH_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def machine() -> dict[str, Any]:
+    load1, load5, _ = os.getloadavg()
+    return {
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg_1m_at_start": round(load1, 2),
+        "loadavg_5m_at_start": round(load5, 2),
+    }
+
+
+def write_json(name: str, data: Mapping[str, Any]) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with right-aligned columns."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def message_template(url: str, queue: str, task: str, args: Sequence[object]) -> dict[str, Any]:
+    """The Redis message a stock Celery 5 client publishes for ``task`` (results ignored).
+
+    The client publishes once; the raw message is taken back off the list and used as a
+    template, so a benchmark can push thousands of copies in a few pipelined round trips.
+    """
+    from celery import Celery
+
+    app = Celery("bench-client", broker=url, set_as_current=False)
+    app.conf.task_serializer = "json"
+    client = redis.Redis.from_url(url)
+    try:
+        app.send_task(task, args=list(args), queue=queue, ignore_result=True)
+        raw = client.rpop(queue)
+    finally:
+        app.close()
+        client.close()
+    if raw is None:
+        raise RuntimeError(f"bench: the stock client's message did not land on list {queue!r}")
+    template: dict[str, Any] = json.loads(cast(bytes, raw))
+    return template
+
+
+def publish_copies(
+    client: redis.Redis, queue: str, template: Mapping[str, Any], count: int, batch: int = 1000
+) -> float:
+    """LPUSH ``count`` copies of ``template``, each with its own task id and delivery tag.
+
+    Returns the seconds it took (building and pushing).
+    """
+    import uuid
+
+    started = time.perf_counter()
+    headers = dict(template["headers"])
+    properties = dict(template["properties"])
+    for start in range(0, count, batch):
+        pipe = client.pipeline(transaction=False)
+        messages = []
+        for _ in range(min(batch, count - start)):
+            task_id = str(uuid.uuid4())
+            headers.update(id=task_id, root_id=task_id)
+            properties.update(correlation_id=task_id, delivery_tag=str(uuid.uuid4()))
+            messages.append(json.dumps({**template, "headers": headers, "properties": properties}))
+        pipe.lpush(queue, *messages)
+        pipe.execute()
+    return time.perf_counter() - started
+
+
+class RoundFailed(RuntimeError):
+    """A round could not finish: the worker died, stalled or ran out of time."""
+
+
+def _failure(proc: Proc, what: str) -> RoundFailed:
+    first_error = log_findings(proc.output())["first_error"]
+    return RoundFailed(f"{what}; first error in the worker log: {first_error or 'none'}")
+
+
+def watch_drain(
+    client: redis.Redis,
+    lists: Sequence[str],
+    total: int,
+    *,
+    proc: Proc,
+    timeout_s: float,
+    stall_s: float = 30.0,
+    interval_s: float = 0.01,
+) -> dict[str, float]:
+    """Poll until the queue's lists and kombu's unacked hash are both empty.
+
+    Returns monotonic times: ``fetch`` (the first message left the lists), ``ack`` (the first
+    message was acknowledged) and ``done`` (nothing queued or unacknowledged, seen twice
+    50 ms apart so a message between BRPOP and its unacked entry is not mistaken for done).
+    Raises :class:`RoundFailed` when the worker exits, when nothing changes for ``stall_s``
+    after the first fetch (e.g. acks that failed leave messages in the unacked hash), or at
+    ``timeout_s``.
+    """
+    times: dict[str, float] = {}
+    deadline = time.monotonic() + timeout_s
+    last_change, last_remaining = time.monotonic(), -1
+    while True:
+        queued, unacked = _lengths(client, lists)
+        now = time.monotonic()
+        remaining = queued + unacked
+        if queued < total:
+            times.setdefault("fetch", now)
+        if remaining < total:
+            times.setdefault("ack", now)
+        if remaining == 0:
+            time.sleep(0.05)
+            if sum(_lengths(client, lists)) == 0:
+                times["done"] = now
+                return times
+        if remaining != last_remaining:
+            last_change, last_remaining = now, remaining
+        if not proc.alive():
+            raise _failure(proc, f"the worker exited early (code {proc.popen.returncode})")
+        if "fetch" in times and now - last_change > stall_s:
+            raise _failure(
+                proc, f"stalled: {queued} queued and {unacked} unacked unchanged for {stall_s}s"
+            )
+        if now > deadline:
+            raise _failure(proc, f"timed out: {remaining} of {total} tasks left after {timeout_s}s")
+        time.sleep(interval_s)
+
+
+def _lengths(client: redis.Redis, lists: Sequence[str]) -> tuple[int, int]:
+    """(messages in the queue's lists, messages in kombu's unacked hash)."""
+    pipe = client.pipeline(transaction=False)
+    for name in lists:
+        pipe.llen(name)
+    pipe.hlen(UNACKED_KEY)
+    *lengths, unacked = pipe.execute()
+    return sum(int(n) for n in lengths), int(unacked)
+
+
+def shoal_worker_argv(queue: str, pool: str, concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "workers.cli",
+        "worker",
+        "--queue",
+        queue,
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+    ]
+
+
+def shoal_worker_env(url: str, work: Path, worker_id: str, **extra: str) -> dict[str, str]:
+    """Production defaults, except the ports: free ones, so metrics and health really run."""
+    prom_dir = work / f"prom-{worker_id}"
+    prom_dir.mkdir(parents=True, exist_ok=True)
+    env = child_env(
+        SHOAL_REDIS_URL=url,
+        SHOAL_METRICS_PORT=str(free_port()),
+        SHOAL_HEALTH_PORT=str(free_port()),
+        SHOAL_WORKER_ID=worker_id,
+        PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
+    )
+    env.update(extra)
+    return env
+
+
+def log_findings(text: str) -> dict[str, Any]:
+    """Per-task success lines (INFO only) and error lines in a Celery worker's log."""
+    errors = [
+        line
+        for line in text.splitlines()
+        if "ERROR/" in line or "CRITICAL/" in line or "Traceback" in line or "unregistered" in line
+    ]
+    return {
+        "succeeded_lines": text.count(" succeeded in "),
+        "error_lines": len(errors),
+        "first_error": errors[0][:300] if errors else None,
+    }
+
+
+def drain_round(
+    url: str,
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    queue: str,
+    template: Mapping[str, Any],
+    count: int,
+    log: Path,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """One round: empty Redis, publish ``count`` tasks, start the worker, time the drain.
+
+    ``drain_s`` runs from the first message taken off the queue to the last acknowledged
+    (worker start-up excluded); ``wall_s`` from the worker's launch to the last ack.
+    """
+    from workers import keys
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushall()
+        publish_s = publish_copies(client, queue, template, count)
+        lists = keys.priority_lists(queue)
+        with running(argv, env=env, log=log) as proc:
+            times = watch_drain(client, lists, count, proc=proc, timeout_s=timeout_s)
+            stop_started = time.monotonic()
+            proc.stop()
+            stop_s = time.monotonic() - stop_started
+            findings = log_findings(proc.output())
+        dead_letters = int(client.llen(keys.dead_letter(queue)))
+    finally:
+        client.close()
+    drain_s = times["done"] - times["fetch"]
+    wall_s = times["done"] - proc.started_at
+    return {
+        "tasks": count,
+        "publish_s": round(publish_s, 3),
+        "startup_s": round(times["fetch"] - proc.started_at, 3),
+        "drain_s": round(drain_s, 3),
+        "wall_s": round(wall_s, 3),
+        "tasks_per_s": round(ratio(count, drain_s), 1),
+        "wall_tasks_per_s": round(ratio(count, wall_s), 1),
+        "stop_s": round(stop_s, 3),
+        "dead_letters": dead_letters,
+        **findings,
+    }
+
+
+def attempt_round(url: str, **kwargs: Any) -> dict[str, Any]:
+    """:func:`drain_round`, with a failed round recorded as ``{"failed": reason}``."""
+    try:
+        return drain_round(url, **kwargs)
+    except RoundFailed as exc:
+        print(f"  round failed: {exc}", file=sys.stderr, flush=True)
+        return {"failed": str(exc), "tasks": kwargs.get("count")}
+
+
+def succeeded(results: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in results if "failed" not in r]
+
+
+def problems(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> int:
+    """Failed rounds, error lines in worker logs and dead letters, over every variant."""
+    return sum(
+        1 if "failed" in r else r["error_lines"] + r["dead_letters"]
+        for rounds in results.values()
+        for r in rounds
+    )
