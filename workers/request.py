@@ -19,6 +19,7 @@ from celery.exceptions import (
     MaxRetriesExceededError,
     Reject,
     Retry,
+    SoftTimeLimitExceeded,
     Terminated,
     TimeLimitExceeded,
 )
@@ -41,7 +42,7 @@ def failure_reason(
         return None if exc.requeue else DeadLetterReason.REJECTED
     if isinstance(exc, NonRetryable):
         return DeadLetterReason.NON_RETRYABLE
-    if isinstance(exc, TimeLimitExceeded):
+    if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded):
         return DeadLetterReason.TIME_LIMIT
     if isinstance(exc, WorkerLostError):
         return DeadLetterReason.WORKER_LOST

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from workers.base import NonRetryable
 
@@ -102,5 +103,19 @@ def fail_until_flag(self: Any, tag: str) -> str:
     """Fails for good until the key ``shoal:test:flag`` exists (requeue checks)."""
     if not self.app.backend.client.exists(FLAG):
         raise NonRetryable("flag not set")
+    _push(self, DONE, tag)
+    return tag
+
+
+@shared_task(name="tests.stubborn", bind=True)
+def stubborn(self: Any, tag: str, seconds: float) -> str:
+    """Ignores the soft time limit, so only the hard one stops it."""
+    _push(self, STARTS, tag)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except SoftTimeLimitExceeded:
+            _push(self, ATTEMPTS, f"{tag}|soft")
     _push(self, DONE, tag)
     return tag

@@ -73,7 +73,9 @@ def test_unrunnable_messages_are_dead_lettered_and_the_worker_goes_on(
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("pool", ["prefork", "gevent"])
 def test_retries_run_then_the_task_is_dead_lettered_with_its_reason(
+    pool: str,
     procs: ProcessTracker,
     semantics_env: dict[str, str],
     redis_client: redis.Redis,
@@ -112,3 +114,43 @@ def test_retries_run_then_the_task_is_dead_lettered_with_its_reason(
     assert "NonRetryable: bad input c" in str(entries["tests.non_retryable"]["error"])
     assert entries["tests.celery_backoff"]["reason"] == "retries_exhausted"
     assert DeadLetterStore(redis_client).count(queue) == 3
+
+
+@pytest.mark.timeout(180)
+def test_soft_and_hard_time_limits_dead_letter_the_task(
+    procs: ProcessTracker,
+    semantics_env: dict[str, str],
+    redis_client: redis.Redis,
+    stock_client: Celery,
+) -> None:
+    queue = "limits"
+    env = {
+        **semantics_env,
+        "SHOAL_TASK_SOFT_TIME_LIMIT_S": "1",
+        "SHOAL_TASK_TIME_LIMIT_S": "2",
+        "SHOAL_VISIBILITY_TIMEOUT_S": "30",
+    }
+    procs.shoal(
+        "worker",
+        "--queue",
+        queue,
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "2",
+        env=env,
+        name="worker",
+    )
+    stock_client.send_task("tests.start_then_sleep", args=["soft", 5.0], queue=queue)
+    stock_client.send_task("tests.stubborn", args=["hard", 5.0], queue=queue)
+    wait_for(
+        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 2, timeout_s=90, message="2 dead letters"
+    )
+    entries = {e["task"]: e for e in _entries(redis_client, queue)}
+    assert entries["tests.start_then_sleep"]["reason"] == "time_limit"
+    assert "SoftTimeLimitExceeded" in str(entries["tests.start_then_sleep"]["error"])
+    assert entries["tests.stubborn"]["reason"] == "time_limit"
+    assert "TimeLimitExceeded" in str(entries["tests.stubborn"]["error"])
+    assert redis_client.llen("shoal:test:done") == 0
+    wait_for(lambda: redis_client.hlen("unacked") == 0, timeout_s=30, message="both acked")
+    assert redis_client.llen(f"shoal:dlq:{queue}") == 2  # once each

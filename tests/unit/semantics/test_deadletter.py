@@ -12,6 +12,7 @@ from celery.exceptions import (
     MaxRetriesExceededError,
     Reject,
     Retry,
+    SoftTimeLimitExceeded,
     Terminated,
     TimeLimitExceeded,
 )
@@ -135,6 +136,7 @@ def test_parse_entry_ignores_garbage() -> None:
         (NonRetryable("bad"), 0, 3, DeadLetterReason.NON_RETRYABLE),
         (NonRetryable("bad"), 3, 3, DeadLetterReason.NON_RETRYABLE),
         (TimeLimitExceeded(5), 0, 3, DeadLetterReason.TIME_LIMIT),
+        (SoftTimeLimitExceeded(), 0, 3, DeadLetterReason.TIME_LIMIT),
         (WorkerLostError("gone"), 0, 3, DeadLetterReason.WORKER_LOST),
         (Reject("no", requeue=False), 0, 3, DeadLetterReason.REJECTED),
         (Reject("later", requeue=True), 0, 3, None),
