@@ -44,9 +44,15 @@ def start_beats(
 ) -> list[Proc]:
     return [
         procs.shoal(
-            "beat", "--schedules", str(schedules), "--metrics-port", "0", *extra,
-            env=env, name=f"{name}{i}",
-        )  # fmt: skip
+            "beat",
+            "--schedules",
+            str(schedules),
+            "--metrics-port",
+            "0",
+            *extra,
+            env=env,
+            name=f"{name}{i}",
+        )
         for i in range(count)
     ]
 
@@ -83,3 +89,8 @@ def beat_env(worker_env: dict[str, str], **extra: str) -> dict[str, str]:
     env = dict(worker_env)
     env.update(extra)
     return env
+
+
+def log_text(proc: Proc) -> str:
+    """A process's output, also after it was stopped (its log handle is closed then)."""
+    return proc.log.read_text(errors="replace")

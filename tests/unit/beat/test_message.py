@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from scheduler.beat import message
-from scheduler.beat.spec import parse_schedules
+from scheduler.beat.spec import Entry, parse_schedules
 from workers.keys import priority_lists
 
 TICK = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ STOCK_PROPERTIES = {
 }  # fmt: skip
 
 
-def entries(text: str) -> dict[str, message.Entry]:
+def entries(text: str) -> dict[str, Entry]:
     return parse_schedules(text).by_name()
 
 
@@ -102,7 +102,8 @@ def test_chain_publishes_the_head_with_the_rest_reversed_in_the_body() -> None:
 
 def test_group_publishes_every_member_with_one_group_id() -> None:
     entry = entries(
-        "schedules: [{name: g, every: 1m, group: [{task: a}, {task: b, queue: other, priority: 9}]}]"
+        "schedules: [{name: g, every: 1m,"
+        " group: [{task: a}, {task: b, queue: other, priority: 9}]}]"
     )["g"]
     outs = message.build(entry, TICK, NOW)
     assert [o.list_name for o in outs] == ["default", "other\x06\x169"]
