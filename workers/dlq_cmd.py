@@ -24,7 +24,10 @@ ERROR_CHARS = 100
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shoal dlq", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="shoal dlq",
+        description="Look at and act on a queue's dead letters (reads SHOAL_REDIS_URL).",
+    )
     sub = p.add_subparsers(dest="action", required=True)
     ls = sub.add_parser("list", help="one line per dead letter, newest first (no QUEUE: queues)")
     ls.add_argument("queue", nargs="?")
@@ -84,8 +87,11 @@ def run(args: argparse.Namespace, store: DeadLetterStore, settings: WorkerSettin
             print(f"{queue}  {store.count(queue)}")
         return 0
     if args.action == "list":
-        for index, entry in enumerate(store.entries(args.queue)):
+        entries = store.entries(args.queue)
+        for index, entry in enumerate(entries):
             print(entry_line(index, entry))
+        if not entries:
+            print(f"no dead letters in {args.queue}", file=sys.stderr)
         return 0
     if args.action == "show":
         found = store.find(args.queue, args.ref)
