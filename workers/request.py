@@ -94,6 +94,9 @@ def dead_letter(app: Any, message: Any, reason: DeadLetterReason, error: str) ->
     except Exception:
         log.exception("could not dead-letter a message of queue %s (%s)", queue, reason)
         return
+    from workers import metrics
+
+    metrics.record_dead_lettered(queue, entry["task"] or "unknown", str(reason))
     log.warning(
         "dead-lettered %s[%s] from %s: %s (%s)",
         entry["task"],
