@@ -10,7 +10,7 @@ from tests.support.tools import ROOT
 
 
 # Free-form maps (labels) and Kubernetes objects are documented as one value each.
-STOP = (*values_doc.OPAQUE_SUFFIXES, "labels")
+STOP = (*values_doc.OPAQUE_SUFFIXES, "labels", "beat.livenessProbe", "beat.readinessProbe")
 
 
 def leaf_paths(tree: Any, prefix: str = "") -> Iterator[str]:

@@ -345,7 +345,11 @@ def test_beat_runs_two_replicas_with_its_schedules_from_a_configmap() -> None:
     assert dep["spec"]["replicas"] == 3
     assert render("minimal.yaml").get("Deployment", "shoal-beat")["spec"]["replicas"] == 2
     c = deployment_container(dep)
-    assert c["args"] == ["beat", "--schedules", "/etc/shoal/schedules.yaml"]
+    assert c["args"] == ["beat", "--schedules", "/etc/shoal/schedules.yaml", "--metrics-port", "9812"]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert c["readinessProbe"]["tcpSocket"] == {"port": "metrics"}
+    assert env_of(c)["SHOAL_REDIS_URL"] == "redis://redis:6379/0"
+    assert "SHOAL_REDIS_PASSWORD" not in env_of(c)
     schedules = rendered.config_map_yaml("shoal-beat", "schedules.yaml")
     assert [s["name"] for s in schedules["schedules"]] == ["daily-report-email", "heartbeat"]
     assert schedules["schedules"][0]["cron"] == "0 15 * * *"
@@ -373,7 +377,7 @@ def test_external_redis_with_tls_and_an_existing_secret() -> None:
         "rediss://redis.prod.example.com:6380/2"
         "?ssl_cert_reqs=required&ssl_ca_certs=/var/run/secrets/redis-tls/ca.pem"
     )
-    for name in ("shoal-worker-default", "shoal-beat"):
+    for name in ("shoal-worker-default",):
         dep = rendered.get("Deployment", name)
         c = deployment_container(dep)
         env = env_of(c)
@@ -390,6 +394,16 @@ def test_external_redis_with_tls_and_an_existing_secret() -> None:
         assert mounts["redis-password"] == "/var/run/secrets/redis"
         assert mounts["redis-tls"] == "/var/run/secrets/redis-tls"
         assert "password" not in str([e for e in c["env"] if "valueFrom" in e])
+    # The beat takes no password file: the kubelet expands the Secret into its URL.
+    beat = deployment_container(rendered.get("Deployment", "shoal-beat"))
+    beat_env = env_of(beat)
+    assert beat_env["SHOAL_REDIS_PASSWORD"] == {
+        "secretKeyRef": {"name": "shoal-redis", "key": "redis-password"}
+    }
+    assert beat_env["SHOAL_REDIS_URL"] == url.replace("rediss://", "rediss://:$(SHOAL_REDIS_PASSWORD)@")
+    assert [e["name"] for e in beat["env"]][:2] == ["SHOAL_REDIS_PASSWORD", "SHOAL_REDIS_URL"]
+    assert beat_env["SHOAL_SENTRY_DSN"] == {"secretKeyRef": {"name": "shoal-sentry", "key": "dsn"}}
+    assert {m["name"] for m in beat["volumeMounts"]} >= {"redis-tls"}
     cfg = autoscaler_config("external-redis-tls.yaml")
     assert cfg["redis"] == {"url": url, "passwordFile": "/var/run/secrets/redis/password"}
     scaler = deployment_container(rendered.get("Deployment", "shoal-autoscaler"))
@@ -497,3 +511,20 @@ def test_worker_pdbs_and_concurrency_in_range(values: str) -> None:
         ):
             millis = int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
             assert concurrency == max(1, math.ceil(millis / 1000)), name
+
+
+@pytest.mark.parametrize("values", [v for v in MATRIX if v != "beat-off.yaml"])
+def test_the_real_controller_accepts_the_rendered_config(values: str) -> None:
+    from scheduler.autoscaler.config import parse_config
+
+    cfg = autoscaler_config(values)
+    parsed = parse_config(cfg)
+    assert parsed.namespace == NAMESPACE
+    assert [q.name for q in parsed.queues] == [q["name"] for q in cfg["queues"]]
+    deps = workers(values)
+    for policy in parsed.queues:
+        env = env_of(deployment_container(deps[policy.name]))
+        assert policy.deployment == deps[policy.name]["metadata"]["name"]
+        assert policy.concurrency == int(env["SHOAL_CONCURRENCY"])
+        assert policy.pool.value == env["SHOAL_POOL"]
+        assert "replicas" not in deps[policy.name]["spec"]

@@ -255,3 +255,25 @@ The queues with every default resolved, as JSON {"queues": [...]}. Each entry ga
 {{- define "shoal.leaseName" -}}
 {{- .Values.autoscaler.leaderElection.leaseName | default (printf "%s-autoscaler" (include "shoal.fullname" .)) -}}
 {{- end -}}
+
+{{/*
+The Redis URL with the password as $(SHOAL_REDIS_PASSWORD), which Kubernetes expands from the
+Secret at container start, for programs that take no password file (beat, Flower).
+*/}}
+{{- define "shoal.redisUrlWithPasswordRef" -}}
+{{- $url := include "shoal.redisUrl" . -}}
+{{- if and .Values.redis.existingSecret (not (regexMatch "^[a-z]+://[^/]*@" $url)) -}}
+{{- $url = regexReplaceAll "^([a-z]+)://" $url "${1}://:$(SHOAL_REDIS_PASSWORD)@" -}}
+{{- end -}}
+{{- $url -}}
+{{- end -}}
+
+{{- define "shoal.redisPasswordEnv" -}}
+{{- if .Values.redis.existingSecret }}
+- name: SHOAL_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.existingSecret }}
+      key: {{ .Values.redis.existingSecretKey }}
+{{- end }}
+{{- end -}}
