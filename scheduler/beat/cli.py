@@ -99,7 +99,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_beat(args: argparse.Namespace) -> int:
-    import redis
+    from scheduler.autoscaler.redis_conn import connect
 
     # One process: Prometheus' multiprocess mode (set for prefork workers) does not apply.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -116,7 +116,8 @@ def run_beat(args: argparse.Namespace) -> int:
             clock_offset_s=clock_offset_from(os.environ),
             sentry_dsn=os.environ.get("SHOAL_SENTRY_DSN") or None,
         )
-        beat = Beat(settings, redis.Redis.from_url(settings.redis_url), metrics=BeatMetrics())
+        client = connect(settings.redis_url, os.environ.get("SHOAL_REDIS_PASSWORD") or None)
+        beat = Beat(settings, client, metrics=BeatMetrics())
     except (SpecError, BeatSettingsError) as exc:
         print(f"shoal beat: {exc}", file=sys.stderr)
         return 1

@@ -38,7 +38,9 @@ class BeatMetrics:
             buckets=LATENESS_BUCKETS, registry=registry,
         )  # fmt: skip
         self.leader = Gauge(
-            "shoal_beat_leader", "1 while this replica holds the leader lease", registry=registry
+            "shoal_beat_is_leader",
+            "1 while this replica acts on ticks (holds the lease, or runs without one)",
+            registry=registry,
         )
         self.entries = Gauge(
             "shoal_beat_entries", "Entries in the loaded schedules file", registry=registry

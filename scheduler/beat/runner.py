@@ -129,7 +129,7 @@ class Beat:
             if leading != self._leading:
                 log.info("leader: %s (token %s)", leading, self.lease.token)
             self._leading = leading
-            self.metrics.leader.set(1 if leading and self.settings.leader_lease else 0)
+            self.metrics.leader.set(1 if leading else 0)
         self.metrics.entries.set(len(self.source.current.entries))
         if self._leading:
             self.fire_due(self.clock())

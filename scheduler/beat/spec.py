@@ -77,10 +77,6 @@ class Entry:
     timezone: str = "UTC"
     """For cron fields, naive ``at``/``startTime``/``endTime`` values and ``--check`` output."""
 
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
-
 
 @dataclass(frozen=True)
 class ScheduleSet:
