@@ -8,7 +8,6 @@ from typing import Any
 from tests.chart import values_doc
 from tests.support.tools import ROOT
 
-
 # Free-form maps (labels) and Kubernetes objects are documented as one value each.
 STOP = (*values_doc.OPAQUE_SUFFIXES, "labels", "beat.livenessProbe", "beat.readinessProbe")
 

@@ -345,7 +345,13 @@ def test_beat_runs_two_replicas_with_its_schedules_from_a_configmap() -> None:
     assert dep["spec"]["replicas"] == 3
     assert render("minimal.yaml").get("Deployment", "shoal-beat")["spec"]["replicas"] == 2
     c = deployment_container(dep)
-    assert c["args"] == ["beat", "--schedules", "/etc/shoal/schedules.yaml", "--metrics-port", "9812"]
+    assert c["args"] == [
+        "beat",
+        "--schedules",
+        "/etc/shoal/schedules.yaml",
+        "--metrics-port",
+        "9812",
+    ]
     assert c["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     assert c["readinessProbe"]["tcpSocket"] == {"port": "metrics"}
     assert env_of(c)["SHOAL_REDIS_URL"] == "redis://redis:6379/0"
@@ -400,7 +406,9 @@ def test_external_redis_with_tls_and_an_existing_secret() -> None:
     assert beat_env["SHOAL_REDIS_PASSWORD"] == {
         "secretKeyRef": {"name": "shoal-redis", "key": "redis-password"}
     }
-    assert beat_env["SHOAL_REDIS_URL"] == url.replace("rediss://", "rediss://:$(SHOAL_REDIS_PASSWORD)@")
+    assert beat_env["SHOAL_REDIS_URL"] == url.replace(
+        "rediss://", "rediss://:$(SHOAL_REDIS_PASSWORD)@"
+    )
     assert [e["name"] for e in beat["env"]][:2] == ["SHOAL_REDIS_PASSWORD", "SHOAL_REDIS_URL"]
     assert beat_env["SHOAL_SENTRY_DSN"] == {"secretKeyRef": {"name": "shoal-sentry", "key": "dsn"}}
     assert {m["name"] for m in beat["volumeMounts"]} >= {"redis-tls"}
