@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.chart import values_doc
+from tests.chart.helm import CHART, NAMESPACE, VALUES, helm_cmd
 from tests.support.tools import ROOT
 
 # Free-form maps (labels) and Kubernetes objects are documented as one value each.
@@ -57,3 +63,36 @@ def test_the_install_guide_covers_install_operate_values_and_the_image() -> None
         "hadolint",
     ):
         assert needed in guide, needed
+
+
+def rendered_notes(tmp_path: Path, *sets: str) -> str:
+    """NOTES.txt as `helm install` prints it: `helm template` skips NOTES, so a copy of the
+    chart gets one more template that includes it."""
+    chart = tmp_path / "shoal"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "notes-rendered.yaml").write_text(
+        'notes: |\n{{ include "shoal/templates/NOTES.txt" . | indent 2 }}\n'
+    )
+    cmd = helm_cmd("template", "shoal", str(chart), "--namespace", NAMESPACE)
+    cmd += ["--values", str(VALUES / "multi-queue.yaml")]
+    for s in sets:
+        cmd += ["--set", s]
+    cmd += ["--show-only", "templates/notes-rendered.yaml"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    notes: str = yaml.safe_load(result.stdout)["notes"]
+    return notes
+
+
+def test_notes_tell_what_was_installed_and_how_to_watch_it(tmp_path: Path) -> None:
+    notes = rendered_notes(tmp_path, "redis.url=redis://:hunter2@redis.prod:6379/0")
+    assert "shoal-worker-emails: queue emails, pool gevent, concurrency 300, autoscaled 2..20" in (
+        notes
+    )
+    assert (
+        "shoal-worker-billing-charges: queue billing_charges, pool prefork, concurrency 4, 3"
+        in (notes)
+    )
+    assert "kubectl -n shoal exec deploy/shoal-autoscaler -- shoal status" in notes
+    assert "hunter2" not in notes
+    assert "redis://***@redis.prod:6379/0" in notes
