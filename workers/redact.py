@@ -38,9 +38,13 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with URL passwords, DSN keys, query tokens and the given ``secrets`` masked."""
-    masked = _URL_USERINFO.sub(_mask_userinfo, text)
-    masked = _QUERY_SECRET.sub(lambda m: f"{m['key']}={MASK}", masked)
-    masked = _HEADER_SECRET.sub(lambda m: f"{m['key']} {MASK}", masked)
+    masked = text
+    if "@" in masked:
+        masked = _URL_USERINFO.sub(_mask_userinfo, masked)
+    if "=" in masked:
+        masked = _QUERY_SECRET.sub(lambda m: f"{m['key']}={MASK}", masked)
+    if "Bearer" in masked or "Basic" in masked or "Token" in masked:
+        masked = _HEADER_SECRET.sub(lambda m: f"{m['key']} {MASK}", masked)
     for secret in secrets:
         if secret and len(secret) >= 3:
             masked = masked.replace(secret, MASK)
