@@ -7,6 +7,8 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # --- builder: wheels for shoal and its dependencies, installed into a venv ------------------
 FROM ${PYTHON_IMAGE} AS builder
 # A compiler only for dependencies without a binary wheel; it stays in this stage.
+# DL3008 (pin apt versions) is off here: these packages follow the base image's Debian release,
+# and nothing from them reaches the runtime stage.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
@@ -20,9 +22,12 @@ COPY scheduler ./scheduler
 RUN python -m pip wheel --wheel-dir /wheels . \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-index --find-links /wheels shoal \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio \
+    && /opt/venv/bin/python -c "from kubernetes import client, config" \
     && /opt/venv/bin/shoal --help >/dev/null
+# (kubernetes/aio is the asyncio twin of the API client, about 68 MB; shoal uses kubernetes.client.)
 
-# --- runtime: no compiler, non-root (pip stays in the venv for images built FROM this one) -------------------------------------------------
+# --- runtime: no compiler, non-root (pip stays in the venv for images built FROM this one) --
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="shoal" \
       org.opencontainers.image.description="Autoscaling Celery-on-Redis worker platform" \
