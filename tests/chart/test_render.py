@@ -321,7 +321,7 @@ def test_autoscaler_role_grants_exactly_what_the_controller_needs() -> None:
         (
             "apps",
             ("deployments/scale",),
-            ("get", "patch", "update"),
+            ("get", "patch"),
             ("shoal-worker-reports", "shoal-worker-emails", "shoal-worker-webhooks"),
         ),
         ("", ("pods",), ("list", "patch"), ()),
