@@ -30,17 +30,23 @@ def value(
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("pool", ["prefork", "gevent"])
+@pytest.mark.parametrize(
+    ("pool", "multiproc"), [("prefork", True), ("gevent", True), ("gevent", False)]
+)
 def test_metrics_count_what_ran(
     pool: str,
+    multiproc: bool,
     procs: ProcessTracker,
     worker_env: dict[str, str],
     stock_client: Celery,
     tmp_path: Path,
 ) -> None:
     promtool = require_tool("promtool")
+    env = dict(worker_env)
+    if not multiproc:  # a gevent pod without PROMETHEUS_MULTIPROC_DIR: in-process registry
+        env.pop("PROMETHEUS_MULTIPROC_DIR")
     worker = start_worker(
-        procs, worker_env, tmp_path, queue="metered", pool=pool, concurrency=2, worker_id="m"
+        procs, env, tmp_path, queue="metered", pool=pool, concurrency=2, worker_id="m"
     )
     results = [stock_client.send_task("shoal.noop", queue="metered") for _ in range(3)]
     results += [
@@ -51,6 +57,7 @@ def test_metrics_count_what_ran(
             "shoal.noop", queue="metered", headers={"published_at": time.time() - 5.0}
         )
     )
+    stock_client.send_task("no.such.task", queue="metered")
     for result in results:
         result.get(timeout=60, propagate=False)
 
@@ -59,9 +66,10 @@ def test_metrics_count_what_ran(
         found = samples(body) if code == 200 else {}
         done = value(found, "shoal_tasks_succeeded_total", queue="metered", task="shoal.noop")
         in_flight = value(found, "shoal_tasks_in_flight", queue="metered")
-        return found if done == 4 and in_flight == 0 else None
+        dead = value(found, "shoal_tasks_dead_lettered_total", queue="metered", task="no.such.task")
+        return found if done == 4 and in_flight == 0 and dead == 1 else None
 
-    found = wait_for(scrape, timeout_s=20, message="4 successes and 0 in flight")
+    found = wait_for(scrape, timeout_s=20, message="4 successes, 1 dead letter, 0 in flight")
     assert isinstance(found, dict)
     noop, fail = (
         {"queue": "metered", "task": "shoal.noop"},
