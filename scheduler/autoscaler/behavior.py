@@ -33,14 +33,38 @@ def stabilize(
     down_cutoff = now - down.stabilization_window_s
     up_rec = down_rec = raw
     for rec in recommendations:
-        if rec.at > up_cutoff:
-            up_rec = min(up_rec, rec.replicas)
-        if rec.at > down_cutoff:
-            down_rec = max(down_rec, rec.replicas)
+        value = rec.replicas
+        if value < up_rec and rec.at > up_cutoff:
+            up_rec = value
+        if value > down_rec and rec.at > down_cutoff:
+            down_rec = value
     result = min(max(current, up_rec), down_rec)
     keep_after = now - max(up.stabilization_window_s, down.stabilization_window_s)
-    kept = tuple(r for r in recommendations if r.at > keep_after)
-    return result, (*kept, Recommendation(at=now, replicas=raw))
+    kept = [r for r in recommendations if r.at > keep_after]
+    kept.append(Recommendation(at=now, replicas=raw))
+    return result, undominated(kept)
+
+
+def undominated(recommendations: list[Recommendation]) -> tuple[Recommendation, ...]:
+    """The recommendations a window can still need, oldest first.
+
+    A recommendation followed by a later one at least as high can never be a window's maximum
+    (the later one stays in every window longer), and one followed by a later one at least as
+    low never its minimum; one that is both is dropped. Under a steady load one entry remains,
+    so the history stays short however long the windows are. The answers are unchanged.
+    """
+    out: list[Recommendation] = []
+    later_max = later_min = recommendations[-1].replicas if recommendations else 0
+    for rec in reversed(recommendations):
+        value = rec.replicas
+        if not out or value > later_max or value < later_min:
+            out.append(rec)
+        if value > later_max:
+            later_max = value
+        elif value < later_min:
+            later_min = value
+    out.reverse()
+    return tuple(out)
 
 
 def changes_in_period(
@@ -111,5 +135,7 @@ def prune_events(
     events: tuple[ScaleEvent, ...], up: ScalingRules, down: ScalingRules, now: float
 ) -> tuple[ScaleEvent, ...]:
     """The events some policy still needs: those within the longest period."""
+    if not events:
+        return events
     longest = max((p.period_s for p in (*up.policies, *down.policies)), default=0)
     return tuple(e for e in events if e.at > now - longest)

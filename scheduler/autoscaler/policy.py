@@ -81,7 +81,7 @@ def decide(obs: Observation, state: QueueState, policy: QueuePolicy, now: float)
     change = step.replicas - obs.current_replicas
     if change:
         events = (*events, ScaleEvent(at=now, change=change))
-    new_state = replace(state, recommendations=recs, events=events)
+    new_state = QueueState(recs, events, state.last_active_at, 0, state.capacity_per_replica_per_s)
     return Decision(step.replicas, new_state, step.reason, step.detail)
 
 
@@ -127,8 +127,9 @@ def _remember(obs: Observation, state: QueueState, policy: QueuePolicy, now: flo
     if obs.current_replicas > 0 and obs.backlog > 0 and obs.completion_rate_per_s > 0:
         busy = min(max(math.ceil(obs.in_flight / policy.concurrency), 1), obs.current_replicas)
         capacity = obs.completion_rate_per_s / busy
-    return replace(
-        state,
+    return QueueState(
+        recommendations=state.recommendations,
+        events=state.events,
         last_active_at=last_active,
         consecutive_failures=0,
         capacity_per_replica_per_s=capacity,
