@@ -119,6 +119,7 @@ class Runtime:
             server.shutdown()
         self.servers.clear()
         health.remove_file(self.health_file)
+        metrics.cleanup()
         sentry_setup.flush()
 
 

@@ -91,6 +91,7 @@ class Metrics:
 
 
 _metrics: Metrics | None = None
+_owned_dir: Path | None = None
 _lock = threading.Lock()
 
 
@@ -121,7 +122,7 @@ def prepare_dir(env: Mapping[str, str], *, prefork: bool, pid: int) -> Path | No
 
 def setup(*, prefork: bool) -> Metrics:
     """Main process, before the pool starts: prepare the directory, then create the metrics."""
-    global _metrics
+    global _metrics, _owned_dir
     with _lock:
         if _metrics is not None:
             return _metrics
@@ -131,9 +132,19 @@ def setup(*, prefork: bool) -> Metrics:
         if path is not None:
             if "prometheus_client" in sys.modules and MULTIPROC_ENV not in os.environ:
                 log.warning("metrics: prometheus_client was imported early; prefork sums may miss")
+            if MULTIPROC_ENV not in os.environ:
+                _owned_dir = path
             os.environ[MULTIPROC_ENV] = str(path)
         _metrics = Metrics()
         return _metrics
+
+
+def cleanup() -> None:
+    """At clean exit: remove the multiprocess directory if this worker made it up."""
+    if _owned_dir is not None:
+        import shutil
+
+        shutil.rmtree(_owned_dir, ignore_errors=True)
 
 
 def current() -> Metrics | None:

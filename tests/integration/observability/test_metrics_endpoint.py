@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +33,8 @@ def value(
 
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize(
-    ("pool", "multiproc"), [("prefork", True), ("gevent", True), ("gevent", False)]
+    ("pool", "multiproc"),
+    [("prefork", True), ("gevent", True), ("gevent", False), ("prefork", False)],
 )
 def test_metrics_count_what_ran(
     pool: str,
@@ -43,7 +46,7 @@ def test_metrics_count_what_ran(
 ) -> None:
     promtool = require_tool("promtool")
     env = dict(worker_env)
-    if not multiproc:  # a gevent pod without PROMETHEUS_MULTIPROC_DIR: in-process registry
+    if not multiproc:  # gevent: in-process registry; prefork: a directory of its own
         env.pop("PROMETHEUS_MULTIPROC_DIR")
     worker = start_worker(
         procs, env, tmp_path, queue="metered", pool=pool, concurrency=2, worker_id="m"
@@ -93,3 +96,9 @@ def test_metrics_count_what_ran(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+    own_dir = Path(tempfile.gettempdir()) / f"shoal-prometheus-{worker.proc.pid}"
+    assert own_dir.is_dir() is (pool == "prefork" and not multiproc)
+    worker.proc.signal(signal.SIGTERM)
+    assert worker.proc.wait(30) is not None
+    assert not own_dir.exists(), "a clean exit removes the directory it made up"
