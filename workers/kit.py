@@ -70,7 +70,7 @@ class Router:
 
 
 def stamp_published_at(headers: dict[str, Any] | None, now: float) -> None:
-    """Set the ``published_at`` header (epoch seconds); a retry or requeue gets a fresh one."""
+    """Set the ``published_at`` header (epoch seconds) to the time of this publish."""
     if headers is not None:
         headers[PUBLISHED_AT] = now
 

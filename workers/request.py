@@ -126,6 +126,8 @@ class ShoalRequest(Request):  # type: ignore[misc]
             exc = exc.exc
         retries = int(self.request_dict.get("retries") or 0)
         reason = failure_reason(exc, retries=retries, max_retries=self.task.max_retries)
+        if reason is DeadLetterReason.WORKER_LOST and self._succeeded_before_loss():
+            reason = None  # Celery acknowledges it as a success
         self._shoal_failure = (reason, describe(exc)) if reason else None
         try:
             return super().on_failure(
@@ -135,6 +137,13 @@ class ShoalRequest(Request):  # type: ignore[misc]
             if not self.task.acks_late:  # acknowledged when it started: nothing requeues it
                 self._dead_letter_now()
             self._shoal_failure = None
+
+    def _succeeded_before_loss(self) -> bool:
+        check = getattr(self, "_success_was_stored", None)
+        try:
+            return bool(check()) if check is not None else False
+        except Exception:
+            return False
 
     def on_timeout(self, soft: bool, timeout: float) -> Any:
         if soft:

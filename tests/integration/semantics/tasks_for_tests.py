@@ -20,6 +20,7 @@ DONE = "shoal:test:done"
 STARTS = "shoal:test:starts"
 STAMPS = "shoal:test:stamps"
 FLAG = "shoal:test:flag"
+PIDS = "shoal:test:pids"
 
 
 def _push(task: Any, key: str, value: str) -> None:
@@ -117,5 +118,14 @@ def stubborn(self: Any, tag: str, seconds: float) -> str:
             time.sleep(0.05)
         except SoftTimeLimitExceeded:
             _push(self, ATTEMPTS, f"{tag}|soft")
+    _push(self, DONE, tag)
+    return tag
+
+
+@shared_task(name="tests.pid_then_sleep", bind=True)
+def pid_then_sleep(self: Any, tag: str, seconds: float) -> str:
+    """Records ``tag|pid`` of the pool process, sleeps, records ``tag`` as done."""
+    _push(self, PIDS, f"{tag}|{os.getpid()}")
+    time.sleep(seconds)
     _push(self, DONE, tag)
     return tag

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 
 import pytest
@@ -101,3 +102,31 @@ def test_sigterm_during_a_burst_finishes_running_tasks_and_loses_none(
     assert len(done) + len(left) == total
     assert set(done) | set(left) == {str(i) for i in range(total)}
     assert len(done) < total  # the burst really was cut short
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_pool_process_hands_its_task_back_instead_of_dead_lettering_it(
+    procs: ProcessTracker,
+    semantics_env: dict[str, str],
+    stock_client: Celery,
+    redis_client: redis.Redis,
+) -> None:
+    procs.shoal(
+        "worker",
+        "--queue",
+        "child",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        env=semantics_env,
+        name="worker",
+    )
+    stock_client.send_task("tests.pid_then_sleep", args=["t1", 2.0], queue="child")
+    wait_for(lambda: redis_client.llen("shoal:test:pids") == 1, timeout_s=90, message="a start")
+    first_pid = int(redis_client.lindex("shoal:test:pids", 0).decode().split("|")[1])  # type: ignore[union-attr]
+    os.kill(first_pid, signal.SIGKILL)
+    wait_for(lambda: redis_client.llen(DONE) == 1, timeout_s=90, message="the task to run again")
+    pids = [int(v.decode().split("|")[1]) for v in redis_client.lrange("shoal:test:pids", 0, -1)]
+    assert len(pids) == 2 and pids[1] != first_pid
+    assert redis_client.llen("shoal:dlq:child") == 0
