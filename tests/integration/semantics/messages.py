@@ -16,6 +16,7 @@ def envelope(
     queue: str,
     content_type: str = "application/json",
     priority: int = 0,
+    headers: dict[str, Any] | None = None,
 ) -> str:
     task_id = str(uuid.uuid4())
     message: dict[str, Any] = {
@@ -50,6 +51,8 @@ def envelope(
             "delivery_tag": str(uuid.uuid4()),
         },
     }
+    if headers is not None:
+        message["headers"] = headers
     return json.dumps(message)
 
 

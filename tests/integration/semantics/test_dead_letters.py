@@ -47,12 +47,19 @@ def test_unrunnable_messages_are_dead_lettered_and_the_worker_goes_on(
             content_type="application/x-python-serialize",
         ),
     )
+    redis_client.lpush(queue, envelope("", b"[1, 2]", queue=queue, headers={}))  # no task at all
     wait_for(
-        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 3, timeout_s=90, message="3 dead letters"
+        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 4, timeout_s=90, message="4 dead letters"
     )
     entries = _entries(redis_client, queue)
     by_reason = {e["reason"]: e for e in entries}
-    assert set(by_reason) == {"unknown_task", "decode_error", "content_disallowed"}
+    assert set(by_reason) == {
+        "unknown_task",
+        "decode_error",
+        "content_disallowed",
+        "unknown_message",
+    }
+    assert by_reason["unknown_message"]["message"]["body"] == "[1, 2]"  # type: ignore[index]
     assert by_reason["unknown_task"]["task"] == "no.such.task"
     assert by_reason["decode_error"]["message"]["body"] == "{not json"  # type: ignore[index]
     pickled = by_reason["content_disallowed"]["message"]
