@@ -14,7 +14,7 @@ from dataclasses import fields
 from enum import Enum
 from typing import Any
 
-from workers.redact import MASK, mask_text, url_secrets
+from workers.redact import MASK, mask_text, settings_secrets
 from workers.settings import RateLimit, WorkerSettings
 
 SECRET_FIELDS = ("redis_password",)
@@ -45,18 +45,11 @@ def _masked(value: Any, secrets: list[str]) -> Any:
     return value
 
 
-def secrets_of(settings: WorkerSettings) -> list[str]:
-    found = [s for s in (settings.redis_password, settings.sentry_dsn) if s]
-    for url in (settings.broker_url, settings.backend_url, settings.sentry_dsn):
-        found += url_secrets(url)
-    return found
-
-
 def effective(settings: WorkerSettings) -> dict[str, Any]:
     """Every setting, the derived values and the Celery config, with every secret masked."""
     from workers.app import celery_config
 
-    secrets = secrets_of(settings)
+    secrets = settings_secrets(settings)
     values: dict[str, Any] = {}
     for f in fields(WorkerSettings):
         raw = getattr(settings, f.name)

@@ -25,13 +25,6 @@ log = logging.getLogger("shoal.hooks")
 TICK_MAX_S = 0.5
 
 
-def _secrets(settings: WorkerSettings) -> list[str]:
-    found = [s for s in (settings.redis_password, settings.sentry_dsn) if s]
-    for url in (settings.broker_url, settings.backend_url, settings.sentry_dsn):
-        found += redact.url_secrets(url)
-    return found
-
-
 class Runtime:
     """The worker's observability state in the main process (health, accounting, metrics)."""
 
@@ -188,28 +181,62 @@ def _install_log_filter(secrets: list[str]) -> Any:
     return handler
 
 
+def _connect_runtime(app: Celery, runtime: Runtime) -> None:
+    """Worker lifecycle signals, for this app's worker only (a process may build two apps)."""
+
+    def ours(sender: Any) -> bool:
+        return getattr(sender, "app", None) is app
+
+    def on_init(sender: Any = None, **_: Any) -> None:
+        if ours(sender):
+            runtime.start()
+
+    def on_shutting_down(**_: Any) -> None:
+        if runtime.started:
+            runtime.shutting_down()
+
+    def on_shutdown(sender: Any = None, **_: Any) -> None:
+        if ours(sender):
+            runtime.shutdown()
+
+    def on_received(sender: Any = None, request: Any = None, **_: Any) -> None:
+        if runtime.started:
+            runtime.accounting.on_received(request)
+
+    signals.worker_init.connect(on_init, weak=False)
+    signals.worker_shutting_down.connect(on_shutting_down, weak=False)
+    signals.worker_shutdown.connect(on_shutdown, weak=False)
+    signals.task_received.connect(on_received, weak=False)
+
+
+def _connect_task_metrics() -> None:
+    """Task signals feed the process-wide metrics; connected once per process."""
+    signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="shoal.prerun")
+    signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="shoal.postrun")
+    for signal, name in (
+        (signals.task_success, "succeeded"),
+        (signals.task_failure, "failed"),
+        (signals.task_retry, "retried"),
+    ):
+        signal.connect(_counting(name), weak=False, dispatch_uid=f"shoal.{name}")
+    signals.worker_process_shutdown.connect(
+        _child_exited, weak=False, dispatch_uid="shoal.child-exit"
+    )
+
+
+def _child_exited(pid: int | None = None, **_: Any) -> None:
+    metrics.process_exited(pid or os.getpid())
+
+
 def install(app: Celery, settings: WorkerSettings) -> None:
     """Wire each concern (metrics, health, in-flight accounting, Sentry) into ``app``."""
     runtime = Runtime(app, settings)
     app.shoal_runtime = runtime  # type: ignore[attr-defined]
     _QUEUES[0] = settings.queues
     app.steps["consumer"].add(consumer_step(runtime))
-    connect = {"weak": False}
-    signals.worker_init.connect(lambda **_: runtime.start(), **connect)
-    signals.worker_shutting_down.connect(lambda **_: runtime.shutting_down(), **connect)
-    signals.worker_shutdown.connect(lambda **_: runtime.shutdown(), **connect)
-    signals.task_received.connect(
-        lambda sender=None, request=None, **_: runtime.accounting.on_received(request), **connect
-    )
-    signals.task_prerun.connect(_on_prerun, **connect)
-    signals.task_postrun.connect(_on_postrun, **connect)
-    signals.task_success.connect(_counting("succeeded"), **connect)
-    signals.task_failure.connect(_counting("failed"), **connect)
-    signals.task_retry.connect(_counting("retried"), **connect)
-    signals.worker_process_shutdown.connect(
-        lambda pid=None, **_: metrics.process_exited(pid or os.getpid()), **connect
-    )
-    log_filter = _install_log_filter(_secrets(settings))
-    signals.after_setup_logger.connect(log_filter, **connect)
-    signals.after_setup_task_logger.connect(log_filter, **connect)
+    _connect_runtime(app, runtime)
+    _connect_task_metrics()
+    log_filter = _install_log_filter(redact.settings_secrets(settings))
+    signals.after_setup_logger.connect(log_filter, weak=False)
+    signals.after_setup_task_logger.connect(log_filter, weak=False)
     log_filter()

@@ -9,7 +9,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from workers.settings import WorkerSettings
 
 MASK = "***"
 SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "auth", "sentry_key")
@@ -69,6 +73,14 @@ def url_secrets(url: str | None) -> list[str]:
     found = [s for s in (parts.password,) if s]
     if parts.username and not parts.password and "@" in parts.netloc:
         found.append(parts.username)
+    return found
+
+
+def settings_secrets(settings: WorkerSettings) -> list[str]:
+    """Every literal secret the settings carry: passwords, the DSN, passwords inside URLs."""
+    found = [s for s in (settings.redis_password, settings.sentry_dsn) if s]
+    for url in (settings.broker_url, settings.backend_url, settings.sentry_dsn):
+        found += url_secrets(url)
     return found
 
 
