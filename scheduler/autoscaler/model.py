@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Reason(StrEnum):
@@ -95,16 +96,14 @@ class Observation:
         )
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
     """A raw recommendation kept for the stabilization windows."""
 
     at: float
     replicas: int
 
 
-@dataclass(frozen=True)
-class ScaleEvent:
+class ScaleEvent(NamedTuple):
     """A change the policy made, kept for the scaleUp/scaleDown rate policies."""
 
     at: float

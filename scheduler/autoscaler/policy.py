@@ -21,7 +21,8 @@ to ``fallbackReplicas`` if set, never below the current replicas.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from scheduler.autoscaler.behavior import limit_rate, prune_events, stabilize
 from scheduler.autoscaler.config import QueuePolicy
@@ -32,8 +33,7 @@ MAX_SANE_REPLICAS = 1_000_000.0  # a bound for the arithmetic; maxReplicas caps 
 __all__ = ["backlog_replicas", "decide", "in_flight_floor", "latency_replicas"]
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):
     replicas: int
     reason: Reason
     detail: str
@@ -77,11 +77,17 @@ def decide(obs: Observation, state: QueueState, policy: QueuePolicy, now: float)
         step = _Step(limited, Reason.RATE_LIMITED, f"{step.detail}; {way} policies allow {limited}")
     step = _invariants(step, obs, policy)
     if step.replicas == obs.current_replicas and step.reason in (Reason.BACKLOG, Reason.LATENCY):
-        step = replace(step, reason=Reason.STEADY)
+        step = step._replace(reason=Reason.STEADY)
     change = step.replicas - obs.current_replicas
     if change:
         events = (*events, ScaleEvent(at=now, change=change))
-    new_state = QueueState(recs, events, state.last_active_at, 0, state.capacity_per_replica_per_s)
+    new_state = QueueState(
+        recommendations=recs,
+        events=events,
+        last_active_at=state.last_active_at,
+        consecutive_failures=0,
+        capacity_per_replica_per_s=state.capacity_per_replica_per_s,
+    )
     return Decision(step.replicas, new_state, step.reason, step.detail)
 
 

@@ -41,7 +41,8 @@ while i <= #KEYS do
     if len > 0 then
       backlog = backlog + len
       local tail = redis.call('LINDEX', KEYS[i + j], -1)
-      local raw = tail and string.match(tail, '"published_at"%s*:%s*"?([^,}"]*)')
+      local at = tail and string.find(tail, '"published_at"', 1, true)
+      local raw = at and string.match(tail, '^"published_at"%s*:%s*"?([^,}"]*)', at)
       if raw and raw ~= '' then
         local num = tonumber(raw)
         if num == nil then
