@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -51,10 +52,8 @@ class Runtime:
         self.health.set_phase(health.Phase.STARTING, time.time())
         self.metrics = metrics.setup(prefork=s.pool is Pool.PREFORK)
         sentry_setup.init(s)
-        if s.metrics_port:
-            self.servers.append(metrics.serve(s.metrics_port))
-        if s.health_port:
-            self.servers.append(health.serve(self.health, s.health_port))
+        self._listen("SHOAL_METRICS_PORT", s.metrics_port, metrics.serve)
+        self._listen("SHOAL_HEALTH_PORT", s.health_port, lambda p: health.serve(self.health, p))
         self.publisher = inflight.Publisher(
             client_factory=self._redis_client,
             worker_id=s.worker_id,
@@ -63,6 +62,18 @@ class Runtime:
             on_beat=self._write_health_file,
         )
         self.publisher.start()
+
+    def _listen(self, setting: str, port: int, serve: Any) -> None:
+        """Start one HTTP endpoint (0: off); a port in use stops the worker with one line."""
+        if not port:
+            return
+        try:
+            self.servers.append(serve(port))
+        except OSError as exc:
+            print(
+                f"shoal worker: cannot listen on {setting}={port}: {exc.strerror}", file=sys.stderr
+            )
+            raise SystemExit(2) from None
 
     def _redis_client(self) -> Any:
         if self.settings.broker_url.startswith("sentinel"):

@@ -109,3 +109,22 @@ def test_config_command_masks_secrets(worker_env: dict[str, str]) -> None:
         assert "redis://app:***@redis.example:6379/0" in done.stdout
         assert "redis://:***@redis.example:6379/1" in done.stdout, "backend gets the password"
         assert "https://***@o1.ingest.sentry.io/7" in done.stdout
+
+
+def test_a_port_in_use_stops_the_worker_with_one_line(
+    procs: ProcessTracker, worker_env: dict[str, str]
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**worker_env, "SHOAL_METRICS_PORT": str(port)}
+        proc = procs.shoal("worker", "--queue", "busy", env=env, name="busy")
+        assert proc.wait(60) == 2
+    lines = [x for x in proc.log.read_text().splitlines() if x.startswith("shoal worker:")]
+    assert lines == [
+        f"shoal worker: cannot listen on SHOAL_METRICS_PORT={port}: Address already in use"
+    ]
+    assert "Traceback" not in proc.log.read_text()
