@@ -12,17 +12,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scheduler.autoscaler.config import ConfigError, ControllerConfig, load_config
-from scheduler.autoscaler.controller import Controller, Outcome
-from scheduler.autoscaler.dry_run import DryRunActuator
-from scheduler.autoscaler.health import Liveness, serve
-from scheduler.autoscaler.local_actuator import LocalActuator
-from scheduler.autoscaler.metrics import ControllerMetrics
-from scheduler.autoscaler.redis_conn import connect, redis_settings
-from scheduler.autoscaler.redis_source import RedisSource
-from scheduler.autoscaler.reload import ConfigWatcher
+from scheduler.autoscaler.redis_conn import redis_settings
+
+if TYPE_CHECKING:
+    from scheduler.autoscaler.controller import Outcome
+    from scheduler.autoscaler.health import Liveness
+    from scheduler.autoscaler.metrics import ControllerMetrics
 
 log = logging.getLogger("shoal.autoscaler")
 
@@ -89,6 +87,23 @@ def print_outcomes(outcomes: list[Outcome]) -> None:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    # The controller is one process: prometheus_client must not switch to the multiprocess
+    # mode meant for prefork workers (it picks the mode at import). Local workers keep it.
+    inherited = dict(os.environ)
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return run(args, inherited)
+
+
+def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
+    from scheduler.autoscaler.controller import Controller
+    from scheduler.autoscaler.dry_run import DryRunActuator
+    from scheduler.autoscaler.health import Liveness
+    from scheduler.autoscaler.local_actuator import LocalActuator
+    from scheduler.autoscaler.metrics import ControllerMetrics
+    from scheduler.autoscaler.redis_conn import connect
+    from scheduler.autoscaler.redis_source import RedisSource
+    from scheduler.autoscaler.reload import ConfigWatcher
+
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -107,7 +122,7 @@ def main(argv: list[str]) -> int:
         actuator, is_leader, release = build_kubernetes(config)
     elif args.actuator == "local":
         log_dir = Path(args.worker_log_dir) if args.worker_log_dir else None
-        actuator = LocalActuator(env=worker_env(url, password, os.environ), log_dir=log_dir)
+        actuator = LocalActuator(env=worker_env(url, password, inherited), log_dir=log_dir)
     else:
         actuator = DryRunActuator()
     metrics = ControllerMetrics()
@@ -148,6 +163,8 @@ def main(argv: list[str]) -> int:
 def _serve(
     args: argparse.Namespace, config: ControllerConfig, metrics: ControllerMetrics, live: Liveness
 ) -> None:
+    from scheduler.autoscaler.health import serve
+
     metrics_port = config.metrics_port if args.metrics_port is None else args.metrics_port
     health_port = config.health_port if args.health_port is None else args.health_port
     if metrics_port:
