@@ -138,6 +138,7 @@ def consumer_step(runtime: Runtime) -> type[bootsteps.StartStopStep]:
             self.entry: Any = None
 
         def start(self, c: Any) -> None:
+            _watch_on_close(c, runtime)
             if self.entry is not None:
                 c.timer.cancel(self.entry)
             interval = min(TICK_MAX_S, runtime.settings.heartbeat_interval_s)
@@ -153,6 +154,27 @@ def consumer_step(runtime: Runtime) -> type[bootsteps.StartStopStep]:
                 self.entry = None
 
     return ShoalHeartbeat
+
+
+def _watch_on_close(c: Any, runtime: Runtime) -> None:
+    """On connection loss Celery drops reserved, unstarted requests (Redis redelivers them):
+    count them as given back, not as completed."""
+    if getattr(c, "_shoal_on_close", False):
+        return
+    original = c.on_close
+
+    def on_close() -> None:
+        running = set(worker_state.active_requests)
+        dropped = [
+            r
+            for r in (*worker_state.reserved_requests, *worker_state.scheduled_requests)
+            if r not in running
+        ]
+        runtime.accounting.on_given_back(dropped)
+        original()
+
+    c.on_close = on_close
+    c._shoal_on_close = True
 
 
 def _task_queue(task: Any) -> str:

@@ -5,7 +5,8 @@ Counting happens in the worker's main process with no Redis call per task: Celer
 ``task_received`` signal (sent by the consumer in the main process) counts arrivals per queue.
 The main loop takes a :class:`Tally` every tick; a writer thread (:class:`Publisher`) sends it to
 Redis in one pipelined round trip every heartbeat, and early when a count changed. Completions
-are derived, ``received - still held``, and added to ``shoal:stats:<queue>`` in batches.
+are derived (``received - still held - given back unrun``) and added to ``shoal:stats:<queue>``
+in batches.
 
 The key format is :mod:`workers.keys`; :func:`read_inflight` is the reader the autoscaler reuses.
 """
@@ -62,10 +63,15 @@ class Accounting:
 
     queues: tuple[str, ...]
     received: Counter[str] = field(default_factory=Counter)
+    given_back: Counter[str] = field(default_factory=Counter)
 
     def on_received(self, request: Any) -> None:
         info = getattr(request, "delivery_info", None) or {}
         self.received[queue_of(info.get("routing_key"), self.queues)] += 1
+
+    def on_given_back(self, requests: Iterable[Any]) -> None:
+        """Requests dropped unrun (the connection was lost; Redis delivers them again)."""
+        self.given_back.update(count_by_queue(list(requests), self.queues))
 
     def tally(self, reserved: Iterable[Any], held: Iterable[Any]) -> Tally:
         """``reserved``: reserved and running requests; ``held``: those plus ETA-scheduled."""
@@ -73,7 +79,9 @@ class Accounting:
         holding = count_by_queue(list(held), self.queues)
         return Tally(
             inflight={q: inflight[q] for q in self.queues},
-            completed={q: max(0, self.received[q] - holding[q]) for q in self.queues},
+            completed={
+                q: max(0, self.received[q] - holding[q] - self.given_back[q]) for q in self.queues
+            },
         )
 
 

@@ -48,6 +48,16 @@ def test_tally_counts_held_and_completed() -> None:
     assert tally.completed == {"emails": 2, "reports": 1}
 
 
+def test_requests_given_back_unrun_are_not_completions() -> None:
+    acc = Accounting(QUEUES)
+    arrived = [FakeRequest("emails") for _ in range(4)]
+    for r in arrived:
+        acc.on_received(r)
+    acc.on_given_back(arrived[1:3])  # connection lost: two reserved ones dropped
+    tally = acc.tally(arrived[:1], arrived[:1])
+    assert tally.completed == {"emails": 1, "reports": 0}
+
+
 def test_completed_delta_only_sends_what_is_new() -> None:
     assert completed_delta({"a": 5, "b": 2, "c": 0}, {"a": 3, "b": 2}) == {"a": 2}
 
