@@ -117,20 +117,41 @@ def next_fire(schedule: Schedule, after: datetime, window: Window = Window()) ->
     return tick
 
 
-def ticks_between(
-    schedule: Schedule, after: datetime, until: datetime, window: Window = Window()
-) -> list[datetime]:
-    """Every tick in ``(after, until]``; at most the newest ``MAX_CATCH_UP_TICKS`` of them."""
-    ticks: list[datetime] = []
-    if isinstance(schedule, Every) and window.start is None:  # skip far ahead in one step
-        span = (until - after).total_seconds() / schedule.interval_s
+def _ticks_and_dropped(
+    schedule: Schedule, after: datetime, until: datetime, window: Window
+) -> tuple[list[datetime], int]:
+    """Ticks in ``(after, until]``, the newest ``MAX_CATCH_UP_TICKS``; and how many older ones
+    were left out."""
+    step_s, anchor = None, EPOCH
+    if isinstance(schedule, Every):
+        step_s, anchor = schedule.interval_s, schedule.anchor
+    elif isinstance(schedule, When):
+        step_s = schedule.check_every_s
+    dropped = 0
+    if step_s is not None:  # skip what the cap would drop anyway, in one step
+        span = (until - after).total_seconds() / step_s
         if span > MAX_CATCH_UP_TICKS + 1:
-            after = until - timedelta(seconds=(MAX_CATCH_UP_TICKS + 1) * schedule.interval_s)
+            skip_to = until - timedelta(seconds=(MAX_CATCH_UP_TICKS + 1) * step_s)
+            lower = max(after, window.start or after)
+            if skip_to > lower:
+                dropped = math.floor((skip_to - anchor).total_seconds() / step_s) - math.floor(
+                    (lower - anchor).total_seconds() / step_s
+                )
+            after = max(after, skip_to)
+    ticks: list[datetime] = []
     tick = next_fire(schedule, after, window)
     while tick is not None and tick <= until:
         ticks.append(tick)
         tick = next_fire(schedule, tick, window)
-    return ticks[-MAX_CATCH_UP_TICKS:]
+    dropped += max(0, len(ticks) - MAX_CATCH_UP_TICKS)
+    return ticks[-MAX_CATCH_UP_TICKS:], dropped
+
+
+def ticks_between(
+    schedule: Schedule, after: datetime, until: datetime, window: Window = Window()
+) -> list[datetime]:
+    """Every tick in ``(after, until]``; at most the newest ``MAX_CATCH_UP_TICKS`` of them."""
+    return _ticks_and_dropped(schedule, after, until, window)[0]
 
 
 @dataclass(frozen=True)
@@ -159,7 +180,7 @@ def due_ticks(
     down or stalled); ``catch_up`` decides: none drops them, latest fires only the newest due
     tick, all fires each of them in order.
     """
-    due = ticks_between(schedule, last_tick, now, window)
+    due, too_old = _ticks_and_dropped(schedule, last_tick, now, window)
     if not due:
         return DueTicks((), 0, "nothing due")
     if deadline_s is not None:
@@ -167,16 +188,15 @@ def due_ticks(
     else:
         live = due
     expired = len(due) - len(live)
-    if not live:
-        return DueTicks((), expired, f"{expired} tick(s) past the starting deadline")
     if catch_up is CatchUp.ALL:
         fire = live
     elif catch_up is CatchUp.LATEST:
         fire = live[-1:]
     else:
         fire = [t for t in live[-1:] if (now - t).total_seconds() <= on_time_s]
-    skipped = len(due) - len(fire)
-    reason = f"catchUp {catch_up.value}: {len(fire)} of {len(due)} due tick(s)"
+    reason = f"catchUp {catch_up.value}: {len(fire)} of {len(due) + too_old} due tick(s)"
     if expired:
         reason += f", {expired} past the starting deadline"
-    return DueTicks(tuple(fire), skipped, reason)
+    if too_old:
+        reason += f", {too_old} older than the newest {MAX_CATCH_UP_TICKS}"
+    return DueTicks(tuple(fire), len(due) + too_old - len(fire), reason)
