@@ -107,3 +107,27 @@ def test_redis_outage_makes_the_worker_unready_but_live(
         assert "Traceback" not in worker.proc.log.read_text()
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(150)
+def test_a_blocked_main_loop_is_not_live(
+    procs: ProcessTracker, worker_env: dict[str, str], tmp_path: Path, stock_client: Celery
+) -> None:
+    """A CPU-bound task blocks a gevent worker's loop: the heartbeat goes stale, then recovers."""
+    worker = start_worker(
+        procs, worker_env, tmp_path, queue="busy", pool="gevent", concurrency=2, worker_id="b"
+    )
+    assert health_cmd(worker, "--max-age-s", "3").returncode == 0
+    result = stock_client.send_task("shoal.cpu", args=[30_000_000], queue="busy")
+
+    def stale() -> bool:
+        done = health_cmd(worker, "--max-age-s", "3")
+        return done.returncode == 1 and "heartbeat is" in done.stdout
+
+    wait_for(stale, timeout_s=60, interval_s=0.5, message="a stale heartbeat")
+    assert len(result.get(timeout=120)) == 64
+    wait_for(
+        lambda: health_cmd(worker, "--max-age-s", "3").returncode == 0,
+        timeout_s=20,
+        message="live again",
+    )
