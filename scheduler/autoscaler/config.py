@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 
 from scheduler.autoscaler.fields import ConfigError, Fields
+from scheduler.autoscaler.values_defaults import resolve_queue
 from workers.settings import Pool
 
 __all__ = [
@@ -168,10 +169,15 @@ def parse_config(data: object) -> ControllerConfig:
 def queue_policies_from_values(values: Mapping[str, Any]) -> tuple[QueuePolicy, ...]:
     """The queue policies of a Helm values file (its ``queues:`` list, the same names).
 
-    Keys the chart uses for other things than scaling (resources, env, ...) are allowed at the
-    queue level; the ``autoscaling`` block is checked strictly.
+    ``queueDefaults`` and the per-pool concurrency apply as in the chart. Keys the chart uses
+    for other things than scaling (resources, env, ...) are allowed at the queue level; the
+    ``autoscaling`` block is checked strictly. ``deployment`` is ``shoal-worker-<name>`` unless
+    given (the chart prefixes the release name).
     """
-    return _queues(Fields("", values), strict=False)
+    items = values.get("queues")
+    if isinstance(items, list):
+        items = [resolve_queue(values, q) if isinstance(q, Mapping) else q for q in items]
+    return _queues(Fields("", {"queues": items}), strict=False)
 
 
 def _yaml(text: str, where: str) -> object:

@@ -284,3 +284,40 @@ def test_controller_config_is_frozen() -> None:
     config = ControllerConfig()
     with pytest.raises(AttributeError):
         config.poll_interval_s = 1  # type: ignore[misc]
+
+
+def test_values_defaults_and_pool_concurrency_apply_as_in_the_chart() -> None:
+    values = yaml.safe_load(
+        """
+pools:
+  prefork: {concurrency: null, resources: {requests: {cpu: 1500m}}}
+  gevent: {concurrency: 200}
+queueDefaults:
+  drainTimeoutSeconds: 30
+  autoscaling:
+    enabled: true
+    minReplicas: 1
+    maxReplicas: 10
+    targetBacklogPerReplica: null
+    cooldownSeconds: 300
+    scaleDown: {stabilizationWindowSeconds: 300, selectPolicy: Max}
+queues:
+  - name: cpu
+    pool: prefork
+    autoscaling: {targetBacklogPerReplica: 10, scaleDown: {stabilizationWindowSeconds: 5}}
+  - name: io
+    pool: gevent
+    resources: {requests: {cpu: 250m}}
+    autoscaling: {minReplicas: 0, targetLatencySeconds: 20}
+  - name: fixed
+    pool: prefork
+    concurrency: 3
+    autoscaling: {enabled: false}
+"""
+    )
+    cpu, io, fixed = queue_policies_from_values(values)
+    assert (cpu.concurrency, cpu.max_replicas, cpu.cooldown_s) == (2, 10, 300.0)  # 1.5 CPU -> 2
+    assert cpu.scale_down.stabilization_window_s == 5
+    assert cpu.scale_down.policies == (RatePolicy(PolicyType.PERCENT, 100, 15),)
+    assert (io.concurrency, io.min_replicas, io.target_latency_s) == (200, 0, 20.0)
+    assert (fixed.concurrency, fixed.enabled) == (3, False)
