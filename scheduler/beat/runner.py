@@ -166,13 +166,15 @@ class Beat:
         if not due.fire and not due.skipped:
             return
         newest_due = ticks_between(entry.schedule, last, now, entry.window)[-1]
+        outcome = Outcome.DUPLICATE
         for tick in due.fire:
-            self._claim(entry, tick, now, fire=True)
+            outcome = self._claim(entry, tick, now, fire=True)
         if due.skipped:
-            self.metrics.skipped.labels(entry.name).inc(due.skipped)
-            log.info("%s: %s", entry.name, due.reason)
             if not due.fire or due.fire[-1] < newest_due:
-                self._claim(entry, newest_due, now, fire=False)
+                outcome = self._claim(entry, newest_due, now, fire=False)
+            if outcome is not Outcome.DUPLICATE:  # this replica decided the gap: count it once
+                self.metrics.skipped.labels(entry.name).inc(due.skipped)
+                log.info("%s: %s", entry.name, due.reason)
 
     def _check_condition(self, entry: Entry, last: datetime, now: datetime) -> None:
         assert isinstance(entry.schedule, When)
@@ -189,7 +191,7 @@ class Beat:
 
     def _claim(
         self, entry: Entry, tick: datetime, now: datetime, *, fire: bool, mode: str = "fire"
-    ) -> None:
+    ) -> Outcome:
         published = self.clock()
         messages = message.build(entry, tick, published) if fire else []
         outcome = self.fence.claim(
@@ -209,6 +211,7 @@ class Beat:
             log.info("%s: fired tick %s (%.3fs late)", entry.name, tick.isoformat(), lateness)
         elif outcome is Outcome.DUPLICATE:
             self.metrics.refused.labels(entry.name).inc()
+        return outcome
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> None:
