@@ -52,6 +52,8 @@ class Cluster:
     workdir: Path
     runners: list[PodRunner] = field(default_factory=list)
     releases: list[str] = field(default_factory=list)
+    # autoscaler pod name -> (metricsPort, healthPort) of its local process
+    autoscaler_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def core(self) -> k8s.CoreV1Api:
@@ -102,7 +104,7 @@ class Cluster:
         return done
 
     def start_runner(self, release: str) -> PodRunner:
-        ports: dict[str, tuple[int, int]] = {}
+        ports = self.autoscaler_ports
 
         def autoscaler_hook(pod: Any, argv: list[str], env: dict[str, str], pod_dir: Path):  # type: ignore[no-untyped-def]
             account = pod.spec.service_account_name

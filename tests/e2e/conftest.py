@@ -19,7 +19,6 @@ from tests.support.tools import require_tool
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    require_tool("go")
     require_tool("openssl")
     bin_dir = build_tools()
     plane = ControlPlane(bin_dir=bin_dir, workdir=tmp_path_factory.mktemp("kube"))

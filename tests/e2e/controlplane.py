@@ -199,7 +199,7 @@ class ControlPlane:
         log = self.workdir / f"{name}.log"
         with open(log, "wb") as handle:
             popen = subprocess.Popen(
-                [str(self.bin_dir / name), *args],
+                [str(self.bin_dir.resolve() / name), *args],
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
@@ -282,6 +282,7 @@ class ControlPlane:
         raise RuntimeError(f"kube-apiserver not ready after {timeout_s}s: {last}\n{self.logs()}")
 
     def _create_nodes(self) -> None:
+        capacity = {"cpu": "64", "memory": "256Gi", "ephemeral-storage": "1Ti", "pods": "250"}
         for i in range(self.nodes):
             node = {
                 "apiVersion": "v1",
@@ -300,8 +301,8 @@ class ControlPlane:
                     },
                 },
                 "status": {
-                    "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "250"},
-                    "capacity": {"cpu": "64", "memory": "256Gi", "pods": "250"},
+                    "allocatable": capacity,
+                    "capacity": capacity,
                 },
             }
             self.kubectl("apply", "-f", "-", input_text=json.dumps(node))

@@ -57,6 +57,7 @@ class LocalPod:
     pod: Any = None
     kill_at: float | None = None
     restarts: int = 0
+    crashed: bool = False
 
 
 @dataclass
@@ -103,7 +104,8 @@ class PodRunner:
             pods = list(self.running.values())
             self.running.clear()
         for pod in pods:
-            pod.proc.signal(signal.SIGTERM)
+            if pod.kill_at is None:  # a second SIGTERM could turn Celery's warm shutdown cold
+                pod.proc.signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         for pod in pods:
             pod.proc.wait(max(0.1, deadline - time.monotonic()))
@@ -140,6 +142,16 @@ class PodRunner:
             if component is None or p.component == component
         )
 
+    def crash(self, pod_name: str) -> LocalPod:
+        """SIGKILL a pod's process (a crash or a dead node): no SIGTERM, no restart."""
+        with self._lock:
+            local = next(p for p in self.running.values() if p.name == pod_name)
+            local.crashed = True
+        local.proc.kill_group(signal.SIGKILL)
+        local.proc.wait(10)
+        self._event("crash", local, "SIGKILL")
+        return local
+
     # ------------------------------------------------------------ the loop
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -157,17 +169,8 @@ class PodRunner:
         now = time.monotonic()
         seen: set[str] = set()
         for pod in pods:
-            uid = pod.metadata.uid
-            seen.add(uid)
-            local = self.running.get(uid)
-            terminating = pod.metadata.deletion_timestamp is not None
-            if local is None:
-                if not terminating and pod.status.phase == "Running":
-                    self._launch(pod)
-            elif terminating:
-                self._terminate(local, now)
-            elif not local.proc.alive() and local.kill_at is None:
-                self._restart(local, pod)
+            seen.add(pod.metadata.uid)
+            self._sync(pod, now)
         if now - self._last_refresh >= self.volume_refresh_s:
             self._last_refresh = now
             for local in list(self.running.values()):
@@ -180,6 +183,19 @@ class PodRunner:
                 self._terminate(local, now)
             if local.kill_at is not None:
                 self._reap(uid, local, now)
+
+    def _sync(self, pod: Any, now: float) -> None:
+        local = self.running.get(pod.metadata.uid)
+        terminating = pod.metadata.deletion_timestamp is not None
+        if local is None:
+            if not terminating and pod.status.phase == "Running":
+                self._launch(pod)
+        elif terminating:
+            self._terminate(local, now)
+        elif local.crashed or local.kill_at is not None or local.proc.alive():
+            return
+        elif now - local.started_at > 2.0:
+            self._restart(local, pod)
 
     def _terminate(self, local: LocalPod, now: float) -> None:
         if local.kill_at is None:
@@ -202,6 +218,7 @@ class PodRunner:
     def _restart(self, local: LocalPod, pod: Any) -> None:
         self._event("restart", local, f"rc={local.proc.popen.returncode}")
         local.restarts += 1
+        local.started_at = time.monotonic()
         log_path = self.workdir / local.name / f"restart-{local.restarts}.log"
         local.proc = Proc(local.argv, env=local.env, log=log_path, name=local.name)
 
@@ -274,16 +291,14 @@ class PodRunner:
                 )
                 _write_items(folder, data, volume.secret.items)
             elif volume.projected is not None:
+                # e.g. kube-api-access-*: the token is replaced by KUBECONFIG (see the hooks);
+                # its CA ConfigMap may not exist yet in a fresh namespace, hence optional.
                 for source in volume.projected.sources or []:
                     if source.config_map is not None:
-                        data = self._config_map(
-                            source.config_map.name, optional=bool(source.config_map.optional)
-                        )
+                        data = self._config_map(source.config_map.name, optional=True)
                         _write_items(folder, data, source.config_map.items)
                     if source.secret is not None:
-                        data = self._secret(
-                            source.secret.name, optional=bool(source.secret.optional)
-                        )
+                        data = self._secret(source.secret.name, optional=True)
                         _write_items(folder, data, source.secret.items)
             sources[volume.name] = folder
         mounts: dict[str, Path] = {}
