@@ -22,8 +22,12 @@ class QueueSpec:
     min_replicas: int
     max_replicas: int
     target_latency_s: float | None
-    prefetch_multiplier: int
-    """Tasks a worker slot holds (running + reserved); the worker default: 1 prefork, 4 gevent."""
+    reserved_per_replica: int
+    """Tasks a busy replica holds beyond its running ones (taken off the list, not started).
+
+    prefork: ``concurrency x (prefetchMultiplier - 1)`` (Celery's prefetch limit; 0 with the
+    default multiplier 1). gevent: 1, whatever the multiplier: the consumer blocks handing the
+    next task to a full pool (measured: a concurrency-10 worker holds 11)."""
 
 
 @dataclass(frozen=True)

@@ -96,10 +96,10 @@ def _view(
     specs: tuple[IntArray, IntArray],
     settings: SimSettings,
 ) -> View:
-    concurrency, prefetch = specs
+    concurrency, extra = specs
     busy = model.busy()
     waiting = model.backlog
-    reserved = np.clip(pods.ready * concurrency * prefetch - busy, 0, waiting)
+    reserved = np.clip(pods.ready * (concurrency + extra) - busy, 0, waiting)
     in_list = waiting - reserved
     started = published - waiting
     oldest_step = tracker.arrival_step(started + reserved)
@@ -162,7 +162,7 @@ def simulate(
     published = np.cumsum(trace.arrivals, axis=0)
     tracker = _Tracker(published)
     concurrency = np.array([q.concurrency for q in queues], dtype=np.int64)
-    prefetch = np.array([q.prefetch_multiplier for q in queues], dtype=np.int64)
+    extra = np.array([q.reserved_per_replica for q in queues], dtype=np.int64)
     model = make_service(
         settings.service,
         queues=count,
@@ -199,7 +199,7 @@ def simulate(
             empty = not has_arrivals[t] and not (model.running.any() or model.backlog.any())
         if t % poll_steps:
             continue
-        view = _view(t, model, pods, tracker, published[t], (concurrency, prefetch), settings)
+        view = _view(t, model, pods, tracker, published[t], (concurrency, extra), settings)
         desired = controller.poll(view)
         changed = np.flatnonzero(desired != target)
         if changed.size:

@@ -10,8 +10,10 @@ tasks. Two service-time models, chosen per run:
   ``slots * step / mean`` tasks per step. Completions are drawn (Poisson around that mean,
   binomial on draining pods) from a generator seeded with ``seed``: same seed, same result.
 - ``deterministic``: every task takes exactly the mean (what ``shoal.io_wait`` does in the
-  fidelity test). A task started at step t frees its slot ``round(mean/step)`` steps later; a
-  task shorter than a step lets its slot run ``step/mean`` tasks per step.
+  fidelity test). A task started at step t frees its slot ``mean/step`` steps later (for a
+  fractional number, that share of the tasks holds it one step longer, so 1.2 s tasks give a
+  slot 1/1.2 tasks per step); a task shorter than a step lets its slot run ``step/mean`` tasks
+  per step.
 
 Scale-in drains: tasks already running on a removed replica finish (they are ``draining``);
 no new task starts beyond the remaining slots. The per-step methods are kept lean (a dozen
@@ -20,6 +22,7 @@ vector operations) because they run 86,400 times for a day.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 import numpy as np
@@ -110,11 +113,13 @@ class ExponentialService(ServiceModel):
 class DeterministicService(ServiceModel):
     def __init__(self, queues: int, step_s: float, *, max_service_s: float) -> None:
         super().__init__(queues, step_s)
-        self.horizon = max(1, round(max_service_s / step_s)) + 1
+        self.horizon = max(1, math.ceil(max_service_s / step_s)) + 2
         self.finishing = np.zeros((self.horizon, queues), dtype=np.int64)
         self.columns = np.arange(queues)
         self.per_slot = np.ones(queues)
         self.hold = np.ones(queues, dtype=np.int64)
+        self.longer = np.zeros(queues)
+        self.carry = np.zeros(queues)
         self.capacity = np.zeros(queues, dtype=np.int64)
 
     def set_slots(self, slots: IntArray) -> None:
@@ -124,8 +129,10 @@ class DeterministicService(ServiceModel):
 
     def set_service(self, service_s: FloatArray) -> None:
         self.per_slot = np.maximum(1.0, self.step_s / service_s)
-        held = np.rint(service_s / self.step_s).astype(np.int64)
-        self.hold = np.clip(held, 1, self.horizon - 1)
+        steps = np.maximum(service_s / self.step_s, 1.0)
+        held = np.floor(steps)
+        self.hold = np.clip(held.astype(np.int64), 1, self.horizon - 2)
+        self.longer = steps - held
         self.capacity = np.floor(self.slots * self.per_slot).astype(np.int64)
 
     def busy(self) -> IntArray:
@@ -139,7 +146,12 @@ class DeterministicService(ServiceModel):
         row[:] = 0
         waiting = self.backlog + arrivals
         starts = np.minimum(waiting, np.maximum(self.capacity - running, 0))
-        self.finishing[(t + self.hold) % self.horizon, self.columns] += starts
+        # a fraction ``longer`` of the tasks holds its slot one step more (1.2 s = 1 or 2 steps)
+        self.carry += starts * self.longer
+        late = np.floor(self.carry).astype(np.int64)
+        self.carry -= late
+        self.finishing[(t + self.hold) % self.horizon, self.columns] += starts - late
+        self.finishing[(t + self.hold + 1) % self.horizon, self.columns] += late
         self.running = running + starts
         self.backlog = waiting - starts
         if self.draining:

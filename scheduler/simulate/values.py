@@ -42,10 +42,19 @@ class SimValues:
                 min_replicas=by_name[name].min_replicas,
                 max_replicas=by_name[name].max_replicas,
                 target_latency_s=by_name[name].target_latency_s,
-                prefetch_multiplier=self.prefetch[name],
+                reserved_per_replica=reserved_per_replica(
+                    str(by_name[name].pool), by_name[name].concurrency, self.prefetch[name]
+                ),
             )
             for name in order
         ]
+
+
+def reserved_per_replica(pool: str, concurrency: int, prefetch_multiplier: int) -> int:
+    """Tasks a busy replica holds beyond its running ones (see ``QueueSpec``)."""
+    if pool == "gevent":
+        return 1
+    return concurrency * max(prefetch_multiplier - 1, 0)
 
 
 def load_values(path: Path) -> SimValues:

@@ -24,8 +24,8 @@ def burst(tasks: int, service_s: float, *, at_s: int = 0, tail_s: float = 600) -
     return bin_rows(parse_rows(lines), tail_s=tail_s)
 
 
-def spec(concurrency: int, *, min_replicas: int = 0, prefetch: int = 1) -> QueueSpec:
-    return QueueSpec("q", "prefork", concurrency, min_replicas, 20, 30.0, prefetch)
+def spec(concurrency: int, *, min_replicas: int = 0) -> QueueSpec:
+    return QueueSpec("q", "prefork", concurrency, min_replicas, 20, 30.0, 0)
 
 
 def shoal_policy(**autoscaling: object) -> ShoalController:
@@ -118,10 +118,10 @@ class Recorder(ShoalController):
 
 
 def test_the_observation_counts_prefetched_tasks_as_in_flight_not_as_backlog() -> None:
-    # gevent: 1 replica x 5 slots x prefetch 4 holds 20 tasks; 100 tasks of 10 s at t=0.
+    # prefork with prefetchMultiplier 4: 1 replica x 5 slots holds 20 tasks; 100 tasks of 10 s.
     trace = burst(100, 10.0, tail_s=30)
     controller = Recorder()
-    q = QueueSpec("q", "gevent", 5, 1, 10, None, 4)
+    q = QueueSpec("q", "prefork", 5, 1, 10, None, 15)
     simulate(trace, [q], controller, DETERMINISTIC)
     now, backlog, in_flight, oldest, completed = controller.seen[1]
     assert (now, completed) == (2.0, 0)

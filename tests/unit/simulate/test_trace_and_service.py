@@ -146,3 +146,16 @@ def test_scaled_in_replicas_finish_their_running_tasks() -> None:
     model.step(5, np.array([0]))
     assert (int(model.running[0]), int(model.backlog[0])) == (1, 1)
     assert not model.draining
+
+
+def test_deterministic_fractional_service_times_keep_their_mean_throughput() -> None:
+    # 1.5 s tasks on 2 slots: 4 tasks per 3 s, so 120 tasks take 90 s (not 60 s nor 120 s).
+    model = DeterministicService(1, 1.0, max_service_s=1.5)
+    model.set_service(np.array([1.5]))
+    model.set_slots(np.array([2]))
+    done_at = None
+    for t in range(200):
+        model.step(t, np.array([120 if t == 0 else 0]))
+        if done_at is None and model.backlog[0] == 0 and model.running[0] == 0:
+            done_at = t
+    assert done_at is not None and 89 <= done_at <= 91

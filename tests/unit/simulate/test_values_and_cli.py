@@ -33,8 +33,9 @@ def test_chart_defaults_fill_each_queue_like_the_chart_does() -> None:
     )
     assert values.poll_interval_s == 5.0
     reports, emails = values.specs(["reports", "emails"])
-    assert (reports.concurrency, reports.prefetch_multiplier, reports.min_replicas) == (2, 1, 0)
-    assert (emails.concurrency, emails.prefetch_multiplier, emails.max_replicas) == (150, 3, 7)
+    assert (reports.concurrency, reports.reserved_per_replica, reports.min_replicas) == (2, 0, 0)
+    assert (emails.concurrency, emails.reserved_per_replica, emails.max_replicas) == (150, 1, 7)
+    assert values.prefetch == {"reports": 1, "emails": 3}
 
 
 def test_the_charts_own_values_file_loads() -> None:
