@@ -35,7 +35,8 @@ class ScaleRequest:
 
 class Actuator(Protocol):
     def current(self, queues: Sequence[QueuePolicy]) -> dict[str, int]:
-        """Replicas per queue now; raises :class:`ActuatorError` when it cannot tell."""
+        """Replicas per queue now; a queue with nothing to scale (no Deployment) is left out.
+        Raises :class:`ActuatorError` when it cannot tell at all."""
         ...
 
     def scale(self, request: ScaleRequest) -> None:

@@ -40,6 +40,7 @@ __all__ = [
 
 _T = TypeVar("_T")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MAX_WINDOW_S = 3600  # the HPA's limit for stabilizationWindowSeconds
 MAX_PERIOD_S = 1800  # the HPA's limit for a policy's periodSeconds
 
@@ -222,9 +223,12 @@ def _priority(fields: Fields) -> PriorityConfig:
 
 
 def _leader(fields: Fields) -> LeaderElection:
+    name = _req(fields.text("leaseName", "shoal-autoscaler"))
+    if not K8S_NAME.match(name) or len(name) > 253:
+        raise fields.error("leaseName", f"expected a Kubernetes name (a-z 0-9 - .), got {name!r}")
     config = LeaderElection(
         enabled=fields.boolean("enabled", True),
-        lease_name=_req(fields.text("leaseName", "shoal-autoscaler")),
+        lease_name=name,
         lease_duration_s=_req(fields.integer("leaseDurationSeconds", 15, minimum=2)),
     )
     fields.done()

@@ -80,7 +80,8 @@ class Controller:
             self._tick(readings)
             log.warning("cannot read replicas (%s): holding every queue", current_error)
             return []
-        outcomes = [self._decide(q, readings[q.name], current.get(q.name, 0)) for q in queues]
+        present = [q for q in queues if q.name in current]  # a missing Deployment: skipped
+        outcomes = [self._decide(q, readings[q.name], current[q.name]) for q in present]
         outcomes = [self._act(o) for o in outcomes]
         self._publish(outcomes)
         self._tick(readings)

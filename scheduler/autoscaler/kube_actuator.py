@@ -90,6 +90,7 @@ class KubeActuator:
         namespace: str,
         identity: str = COMPONENT,
         attempts: int = 5,
+        request_timeout_s: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -98,10 +99,12 @@ class KubeActuator:
         self.namespace = namespace
         self.identity = identity
         self.attempts = attempts
+        self.request_timeout_s = request_timeout_s
         self.sleep = sleep
         self.rand = rand
 
     def _call(self, what: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        kwargs.setdefault("_request_timeout", self.request_timeout_s)
         for attempt in range(self.attempts):
             try:
                 return fn(*args, **kwargs)
@@ -116,16 +119,17 @@ class KubeActuator:
         raise AssertionError("unreachable")
 
     def current(self, queues: Sequence[Any]) -> dict[str, int]:
-        result = {}
-        for queue in queues:
-            scale = self._call(
-                f"read scale of {queue.deployment}",
-                self.apps.read_namespaced_deployment_scale,
-                queue.deployment,
-                self.namespace,
-            )
-            result[queue.name] = int(scale.spec.replicas or 0)
-        return result
+        """Replicas of every queue's Deployment, from one list call (not one call per queue).
+
+        A queue whose Deployment does not exist is left out (the controller skips it)."""
+        deployments = self._call(
+            "list deployments", self.apps.list_namespaced_deployment, self.namespace
+        ).items
+        replicas = {d.metadata.name: int(d.spec.replicas or 0) for d in deployments}
+        missing = [q.deployment for q in queues if q.deployment not in replicas]
+        if missing:
+            log.warning("no such Deployment in %s: %s", self.namespace, ", ".join(missing))
+        return {q.name: replicas[q.deployment] for q in queues if q.deployment in replicas}
 
     def scale(self, request: ScaleRequest) -> None:
         name = request.queue.deployment

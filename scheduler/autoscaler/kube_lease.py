@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from scheduler.autoscaler import lease
 
 log = logging.getLogger("shoal.autoscaler.lease")
+TIMEOUT_S = 5.0  # an API call never holds the loop longer
 
 
 def micro_time(at: datetime) -> str:
@@ -72,7 +73,9 @@ class LeaseElector:
     def _step(self, now: float) -> None:
         try:
             record: lease.LeaseRecord | None = record_of(
-                self.api.read_namespaced_lease(self.name, self.namespace)
+                self.api.read_namespaced_lease(
+                    self.name, self.namespace, _request_timeout=TIMEOUT_S
+                )
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -105,16 +108,21 @@ class LeaseElector:
         try:
             if todo is lease.LeaseAction.CREATE:
                 self.api.create_namespaced_lease(
-                    self.namespace, k8s.V1Lease.from_dict({**body, "metadata": metadata})
+                    self.namespace,
+                    k8s.V1Lease.from_dict({**body, "metadata": metadata}),
+                    _request_timeout=TIMEOUT_S,
                 )
             else:
                 assert record is not None
                 metadata["resourceVersion"] = record.resource_version
                 self.api.replace_namespaced_lease(
-                    self.name, self.namespace, k8s.V1Lease.from_dict({**body, "metadata": metadata})
+                    self.name,
+                    self.namespace,
+                    k8s.V1Lease.from_dict({**body, "metadata": metadata}),
+                    _request_timeout=TIMEOUT_S,
                 )
         except ApiException as exc:
-            if exc.status in (409, 422):  # someone else wrote first
+            if exc.status == 409:  # someone else wrote first
                 return False
             raise
         if todo is not lease.LeaseAction.RENEW:
@@ -126,7 +134,9 @@ class LeaseElector:
         if self.renewed_at is None or self.view is None or self.view.record is None:
             return
         try:
-            obj = self.api.read_namespaced_lease(self.name, self.namespace)
+            obj = self.api.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=TIMEOUT_S
+            )
             if obj.spec.holder_identity == self.identity:
                 obj.spec.holder_identity = None
                 self.api.replace_namespaced_lease(self.name, self.namespace, obj)

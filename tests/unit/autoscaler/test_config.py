@@ -231,6 +231,10 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
             "queues[1] (a).name: duplicate queue name 'a'",
         ),
         ({"pollIntervalSeconds": 0}, "pollIntervalSeconds: must be > 0, got 0"),
+        (
+            {"leaderElection": {"leaseName": "Shoal_Lease"}},
+            "leaderElection.leaseName: expected a Kubernetes name (a-z 0-9 - .), got 'Shoal_Lease'",
+        ),
         ({"pollInterval": 2}, "pollInterval: unknown field (check the spelling)"),
         (
             {"redis": {"url": "http://x"}},
