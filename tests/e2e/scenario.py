@@ -65,7 +65,7 @@ def two_queues(
                 "pool": "gevent",
                 "concurrency": 50,
                 "drainTimeoutSeconds": 20,
-                "autoscaling": fast_policy(targetBacklogPerReplica=200, **(io or {})),
+                "autoscaling": fast_policy(**{"targetBacklogPerReplica": 200, **(io or {})}),
             },
         ],
         "workers": {"terminationGraceMarginSeconds": 5},
