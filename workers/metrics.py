@@ -65,7 +65,8 @@ class Metrics:
         key = (name, queue, task)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = self.counters[name].labels(queue, task)
+            parent = self.runtime if name == "runtime" else self.counters[name]
+            child = self._children[key] = parent.labels(queue, task)
         return child
 
     def task_started(self, task_id: str, queue: str, task: str, published_at: object) -> None:
@@ -78,7 +79,7 @@ class Metrics:
     def task_finished(self, task_id: str, queue: str, task: str) -> None:
         started = self._started_at.pop(task_id, None)
         if started is not None:
-            self.runtime.labels(queue, task).observe(time.monotonic() - started)
+            self._counter("runtime", queue, task).observe(time.monotonic() - started)
 
     def count(self, name: str, queue: str, task: str) -> None:
         self._counter(name, queue, task).inc()
