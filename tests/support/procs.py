@@ -60,7 +60,8 @@ class Proc:
         self._log_handle.close()
 
     def output(self) -> str:
-        self._log_handle.flush()
+        if not self._log_handle.closed:
+            self._log_handle.flush()
         return self.log.read_text(errors="replace")
 
 
