@@ -221,8 +221,14 @@ def _connect_runtime(app: Celery, runtime: Runtime) -> None:
         return getattr(sender, "app", None) is app
 
     def on_init(sender: Any = None, **_: Any) -> None:
-        if ours(sender):
+        if not ours(sender):
+            return
+        try:
             runtime.start()
+        except (OSError, ValueError) as exc:  # Celery would log it and run on half set up
+            text = redact.mask_text(str(exc), redact.settings_secrets(runtime.settings))
+            print(f"shoal worker: cannot start: {text}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     def on_shutting_down(**_: Any) -> None:
         if runtime.started:

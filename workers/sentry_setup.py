@@ -22,12 +22,15 @@ def init(settings: WorkerSettings) -> bool:
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
 
-    sentry_sdk.init(
-        dsn=settings.sentry_dsn,
-        integrations=[CeleryIntegration()],
-        server_name=settings.worker_id,
-        send_default_pii=False,
-    )
+    try:
+        sentry_sdk.init(
+            dsn=settings.sentry_dsn,
+            integrations=[CeleryIntegration()],
+            server_name=settings.worker_id,
+            send_default_pii=False,
+        )
+    except Exception as exc:  # sentry_sdk's BadDsn and friends
+        raise ValueError(f"SHOAL_SENTRY_DSN: not a usable Sentry DSN ({exc})") from None
     sentry_sdk.set_tag("shoal.queues", ",".join(settings.queues))
     sentry_sdk.set_tag("shoal.pool", settings.pool.value)
     log.info("sentry: reporting to %s", mask_url(settings.sentry_dsn))

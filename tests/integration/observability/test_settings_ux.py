@@ -128,3 +128,18 @@ def test_a_port_in_use_stops_the_worker_with_one_line(
         f"shoal worker: cannot listen on SHOAL_METRICS_PORT={port}: Address already in use"
     ]
     assert "Traceback" not in proc.log.read_text()
+
+
+def test_a_bad_sentry_dsn_stops_the_worker_naming_the_setting(
+    procs: ProcessTracker, worker_env: dict[str, str]
+) -> None:
+    env = {**worker_env, "SHOAL_SENTRY_DSN": "ftp://secretkey77@sentry.example/1"}
+    proc = procs.shoal("worker", "--queue", "dsn", env=env, name="dsn")
+    assert proc.wait(60) == 2
+    output = proc.log.read_text()
+    lines = [x for x in output.splitlines() if x.startswith("shoal worker:")]
+    assert lines == [
+        "shoal worker: cannot start: SHOAL_SENTRY_DSN: not a usable Sentry DSN "
+        "(Unsupported scheme 'ftp')"
+    ]
+    assert "secretkey77" not in output and "Traceback" not in output
