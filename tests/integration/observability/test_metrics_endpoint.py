@@ -102,3 +102,31 @@ def test_metrics_count_what_ran(
     worker.proc.signal(signal.SIGTERM)
     assert worker.proc.wait(30) is not None
     assert not own_dir.exists(), "a clean exit removes the directory it made up"
+
+
+@pytest.mark.timeout(120)
+def test_retries_are_counted(
+    procs: ProcessTracker, worker_env: dict[str, str], stock_client: Celery, tmp_path: Path
+) -> None:
+    worker = start_worker(
+        procs,
+        worker_env,
+        tmp_path,
+        queue="retrying",
+        pool="prefork",
+        concurrency=1,
+        worker_id="r",
+        extra_env={"SHOAL_IMPORTS": "tests.integration.observability.retry_tasks"},
+    )
+    stock_client.send_task("obs.retry_twice", queue="retrying").get(timeout=60, propagate=False)
+    labels = {"queue": "retrying", "task": "obs.retry_twice"}
+
+    def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+        found = samples(http_get(worker.metrics_port, "/metrics")[1])
+        return found if value(found, "shoal_tasks_failed_total", **labels) == 1 else None
+
+    found = wait_for(scrape, timeout_s=20, message="the final failure counted")
+    assert isinstance(found, dict)
+    assert value(found, "shoal_tasks_started_total", **labels) == 3
+    assert value(found, "shoal_tasks_retried_total", **labels) == 2
+    assert value(found, "shoal_tasks_succeeded_total", **labels) is None
