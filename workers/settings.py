@@ -324,4 +324,6 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     """``SHOAL_*`` variables that name no setting (typos), for a warning at start."""
     known = {env_name(f.name) for f in fields(WorkerSettings)}
     known |= {"SHOAL_REDIS_PASSWORD_FILE", "SHOAL_SENTRY_DSN_FILE", "SHOAL_CONFIG"}
+    # Read by other parts of the same process tree, not by WorkerSettings.
+    known |= {"SHOAL_HEALTH_FILE", "SHOAL_BEAT_CLOCK_OFFSET_S"}
     return sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
