@@ -4,11 +4,13 @@ Every queue is a FIFO line in front of ``slots`` servers (ready replicas x concu
 step of ``step_s`` seconds is simulated for all queues at once with numpy vectors, in whole
 tasks. Two service-time models, chosen per run:
 
-- ``exponential`` (default): each task's service time is exponential with the trace's mean.
-  A task in service completes within a step with probability ``p = 1 - exp(-step/mean)``;
-  a slot that finishes early takes the next task, so a busy pool completes at most
-  ``slots * step / mean`` tasks per step. Completions are drawn (Poisson around that mean,
-  binomial on draining pods) from a generator seeded with ``seed``: same seed, same result.
+- ``exponential`` (default): each task's service time is exponential with the trace's mean,
+  in expectation (mean field). A task in service completes within a step with probability
+  ``p = 1 - exp(-step/mean)``; a slot that finishes early takes the next task, so a busy pool
+  completes at most ``slots * step / mean`` tasks per step. Completions are drawn around that
+  expectation with the binomial's spread (a normal approximation, rounded and clipped to whole
+  tasks; the normals come in blocks from a generator seeded with ``seed``: same seed, same
+  result, and no per-step sampling call).
 - ``deterministic``: every task takes exactly the mean (what ``shoal.io_wait`` does in the
   fidelity test). A task started at step t frees its slot ``mean/step`` steps later (for a
   fractional number, that share of the tasks holds it one step longer, so 1.2 s tasks give a
@@ -70,12 +72,18 @@ class ServiceModel:
 
 
 class ExponentialService(ServiceModel):
+    """Exponential service: binomial-like completions per step, drawn from a seeded generator."""
+
+    BLOCK = 4096
+
     def __init__(self, queues: int, step_s: float, *, seed: int) -> None:
         super().__init__(queues, step_s)
         self.rng = np.random.default_rng(seed)
         self.p = np.ones(queues)
         self.ratio = np.ones(queues)
         self.cap = np.zeros(queues)
+        self.q = np.zeros(queues)
+        self._noise = self.rng.standard_normal((self.BLOCK, queues))
 
     def set_slots(self, slots: IntArray) -> None:
         self.slots = slots.copy()
@@ -85,24 +93,34 @@ class ExponentialService(ServiceModel):
     def set_service(self, service_s: FloatArray) -> None:
         self.ratio = self.step_s / service_s
         self.p = -np.expm1(-self.ratio)
+        self.q = 1.0 - self.p
         self.cap = self.slots * self.ratio
+
+    def _draw(self, t: int, mean: FloatArray, total: IntArray) -> IntArray:
+        """Completions around ``mean`` with the binomial's spread, ``mean * (1 - p)`` (seeded)."""
+        row = t % self.BLOCK
+        if row == 0 and t:
+            self._noise = self.rng.standard_normal(self._noise.shape)
+        spread = np.sqrt(mean * self.q)
+        drawn: IntArray = np.floor(mean + spread * self._noise[row] + 0.5).astype(np.int64)
+        clipped: IntArray = np.clip(drawn, 0, total)
+        return clipped
 
     def step(self, t: int, arrivals: IntArray) -> None:
         if self.draining:
-            self._step_draining(arrivals)
+            self._step_draining(t, arrivals)
             return
         total = self.running + self.backlog + arrivals
-        done = np.minimum(total, self.rng.poisson(np.minimum(total * self.p, self.cap)))
-        left = total - done
+        left = total - self._draw(t, np.minimum(total * self.p, self.cap), total)
         self.running = np.minimum(left, self.slots)
         self.backlog = left - self.running
 
-    def _step_draining(self, arrivals: IntArray) -> None:
+    def _step_draining(self, t: int, arrivals: IntArray) -> None:
         total = self.running + self.backlog + arrivals
         over = np.maximum(self.running - self.slots, 0)
-        done_over = self.rng.binomial(over, self.p)
+        done_over = self._draw(t, over * self.p, over)
         active = total - over
-        done = np.minimum(active, self.rng.poisson(np.minimum(active * self.p, self.cap)))
+        done = self._draw(t, np.minimum(active * self.p, self.cap), active)
         left = total - done - done_over
         over_left = over - done_over
         self.running = over_left + np.minimum(left - over_left, self.slots)
