@@ -234,8 +234,10 @@ def main(argv: list[str]) -> int:
     png = demo.out / "demo.png"
     elapsed = time.monotonic() - demo.started
     summaries = render.summarize(demo.history)
-    if demo.history.looks:
+    if demo.history.looks and importlib.util.find_spec("matplotlib") is not None:
         render.plot(demo.history, png)
+    elif demo.history.looks:
+        print("shoal demo: no PNG without matplotlib (pip install 'shoal[plot]')", file=sys.stderr)
     print(render.summary_text(summaries, duration_s=elapsed, png=png if png.exists() else None))
     (demo.out / "summary.json").write_text(
         render.summary_json(summaries, mode=demo.mode, duration_s=elapsed, processes=processes)
