@@ -215,7 +215,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     duration = args.duration_s if args.duration_s is not None else trace_length_s(args.trace) + 45
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job ignores it
+        signal.signal(sig, _raise_interrupt)
     demo = Demo(args)
     demo.out.mkdir(parents=True, exist_ok=True)
     processes: dict[str, Any] = {}

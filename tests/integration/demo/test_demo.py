@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,40 @@ def test_the_demo_runs_scales_reports_and_leaves_no_process_behind(tmp_path: Pat
     assert environ_matches(f"SHOAL_REDIS_URL={url}") == []
     worker_logs = list((out / "logs" / "workers").glob("local-*.log"))
     assert worker_logs, "the local actuator started no worker"
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_the_demo_with_a_summary_and_no_process_left(tmp_path: Path) -> None:
+    require_tool("redis-server")
+    out = tmp_path / "demo-out"
+    log = tmp_path / "demo.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "demo", "--out-dir", str(out)],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "replicas=1/1" not in log.read_text() and "replicas=2/" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(120) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    text = log.read_text()
+    assert "shoal demo summary" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["duration_s"] < 110  # stopped by Ctrl-C, not by the end of the trace
+    for pid in summary["processes"]["children"].values():
+        assert not pid_alive(pid)
+    url = yaml.safe_load((out / "autoscaler.yaml").read_text())["redis"]["url"]
+    assert environ_matches(f"SHOAL_REDIS_URL={url}") == []
