@@ -53,6 +53,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"scale-up decision to pod consuming (default {d.start_delay_s:g})",
     )
     p.add_argument(
+        "--stop-delay-s",
+        type=float,
+        default=d.stop_delay_s,
+        help=f"scale-in decision to an idle pod gone (default {d.stop_delay_s:g})",
+    )
+    p.add_argument(
         "--service",
         choices=[k.value for k in ServiceKind],
         default=d.service.value,
@@ -73,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
-    for name in ("start_delay_s", "tail_s"):
+    for name in ("start_delay_s", "stop_delay_s", "tail_s"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')}: must be >= 0")
     if args.step_s <= 0:
@@ -83,6 +89,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
     return SimSettings(
         step_s=args.step_s,
         start_delay_s=args.start_delay_s,
+        stop_delay_s=args.stop_delay_s,
         service=ServiceKind(args.service),
         seed=args.seed,
         priority_fraction=args.priority_fraction,

@@ -28,6 +28,9 @@ class SimSettings:
     """Simulated time per step."""
     start_delay_s: float = 10.0
     """From a scale-up decision to the new pod consuming (scheduling, image, worker start)."""
+    stop_delay_s: float = 2.0
+    """From a scale-in decision to a removed pod being gone, once its tasks are done (the
+    worker's shutdown and exit); it is paid for meanwhile."""
     service: ServiceKind = ServiceKind.EXPONENTIAL
     seed: int = 0
     """Seed of the exponential service model's draws: same seed, same result."""
@@ -49,7 +52,7 @@ class History:
     replicas: I32Array
     """Ready + starting pods (the Deployment's replicas)."""
     billed: I32Array
-    """Pods paid for: ready + starting + scaled-in pods still finishing their tasks."""
+    """Pods paid for: ready + starting + scaled-in pods still finishing or stopping."""
     started: npt.NDArray[np.int64]
     """Cumulative tasks started."""
     completed: npt.NDArray[np.int64]
@@ -124,7 +127,8 @@ class _Recorder:
     waiting: I32Array
     running: I32Array
     draining: I32Array
-    replica_changes: list[tuple[int, IntArray]]
+    replica_changes: list[tuple[int, IntArray, IntArray]]
+    """(step, replicas, stopping pods) whenever either changes."""
 
     @classmethod
     def sized(cls, steps: int, queues: int) -> _Recorder:
@@ -135,16 +139,18 @@ class _Recorder:
 
     def history(self, published: npt.NDArray[np.int64], concurrency: IntArray) -> History:
         replicas = np.zeros_like(self.waiting)
-        changes = [*self.replica_changes, (len(replicas), replicas[0])]
-        for (at, value), (until, _) in itertools.pairwise(changes):
+        stopping = np.zeros_like(self.waiting)
+        changes = [*self.replica_changes, (len(replicas), replicas[0], stopping[0])]
+        for (at, value, gone), (until, _, _) in itertools.pairwise(changes):
             replicas[at:until] = value
+            stopping[at:until] = gone
         started = published - self.waiting
         draining_pods = np.ceil(self.draining / concurrency).astype(np.int32)
         return History(
             waiting=self.waiting,
             running=self.running,
             replicas=replicas,
-            billed=replicas + draining_pods,
+            billed=replicas + np.maximum(stopping, draining_pods),
             started=started,
             completed=started - self.running,
         )
@@ -171,10 +177,14 @@ def simulate(
         max_service_s=float(trace.service_s.max(initial=step_s)),
     )
     delay = round(settings.start_delay_s / step_s)
-    pods = Pods(controller.initial_replicas(), start_delay_steps=delay)
+    pods = Pods(
+        controller.initial_replicas(),
+        start_delay_steps=delay,
+        stop_delay_steps=round(settings.stop_delay_s / step_s),
+    )
     poll_steps = max(1, round(controller.poll_interval_s / step_s))
     record = _Recorder.sized(steps, count)
-    record.replica_changes.append((0, pods.replicas()))
+    record.replica_changes.append((0, pods.replicas(), pods.stopping.copy()))
     events = np.zeros(count, dtype=np.int64)
     target = pods.replicas()
     model.set_slots(pods.ready * concurrency)
@@ -187,7 +197,7 @@ def simulate(
     for t in range(steps):
         if pods.tick(t):
             model.set_slots(pods.ready * concurrency)
-            record.replica_changes.append((t, pods.replicas()))
+            record.replica_changes.append((t, pods.replicas(), pods.stopping.copy()))
         if t in service_changes:
             model.set_service(service[t])
         if has_arrivals[t] or not empty:
@@ -208,7 +218,7 @@ def simulate(
             events[changed] += 1
             target = desired.copy()
             model.set_slots(pods.ready * concurrency)
-            record.replica_changes.append((t, pods.replicas()))
+            record.replica_changes.append((t, pods.replicas(), pods.stopping.copy()))
     return RunResult(
         policy=controller.name,
         trace=trace,

@@ -1,12 +1,14 @@
-"""Replicas of every queue's Deployment: starting (for ``start_delay_s``), ready, draining.
+"""Replicas of every queue's Deployment: starting, ready, stopping.
 
 A scale-up adds pods that become ready ``start_delay_steps`` later. A scale-in first cancels
-pods still starting (the newest first), then removes ready ones; tasks already running on a
-removed pod finish (the service model keeps them as ``draining`` and the pod is paid for until
-they do).
+pods still starting (the newest first), then removes ready ones. A removed ready pod is paid
+for ``stop_delay_steps`` more (SIGTERM to exit: the worker's shutdown and the process ending);
+tasks still running on it finish first (the service model keeps them as ``draining``).
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 import numpy as np
 import numpy.typing as npt
@@ -15,27 +17,30 @@ IntArray = npt.NDArray[np.int64]
 
 
 class Pods:
-    def __init__(self, initial: IntArray, *, start_delay_steps: int) -> None:
+    def __init__(
+        self, initial: IntArray, *, start_delay_steps: int, stop_delay_steps: int = 0
+    ) -> None:
         queues = int(initial.shape[0])
         self.delay = max(0, start_delay_steps)
-        self.horizon = self.delay + 1
+        self.stop_delay = max(0, stop_delay_steps)
         self.ready = initial.astype(np.int64).copy()
         self.starting = np.zeros(queues, dtype=np.int64)
-        self._pending = np.zeros((self.horizon, queues), dtype=np.int64)
-        self._due: set[int] = set()
+        self.stopping = np.zeros(queues, dtype=np.int64)
+        self._ready_at: defaultdict[int, dict[int, int]] = defaultdict(dict)
+        self._gone_at: defaultdict[int, dict[int, int]] = defaultdict(dict)
         self._now = 0
 
     def tick(self, t: int) -> bool:
-        """Pods whose start delay ends at step ``t`` become ready; True if any did."""
+        """Pods whose start delay ends at ``t`` become ready, stopped ones go; True if any."""
         self._now = t
-        if t not in self._due:
-            return False
-        self._due.discard(t)
-        row = self._pending[t % self.horizon]
-        changed = bool(row.any())
-        self.ready += row
-        self.starting -= row
-        row[:] = 0
+        changed = False
+        for queue, count in self._ready_at.pop(t, {}).items():
+            self.ready[queue] += count
+            self.starting[queue] -= count
+            changed = True
+        for queue, count in self._gone_at.pop(t, {}).items():
+            self.stopping[queue] -= count
+            changed = True
         return changed
 
     def replicas(self) -> IntArray:
@@ -54,17 +59,22 @@ class Pods:
         if self.delay == 0:
             self.ready[queue] += count
             return
-        self._pending[(self._now + self.delay) % self.horizon, queue] += count
+        due = self._ready_at[self._now + self.delay]
+        due[queue] = due.get(queue, 0) + count
         self.starting[queue] += count
-        self._due.add(self._now + self.delay)
 
     def _remove(self, queue: int, count: int) -> None:
         for ahead in range(self.delay, 0, -1):
-            if count == 0:
-                return
-            row = (self._now + ahead) % self.horizon
-            cancelled = min(count, int(self._pending[row, queue]))
-            self._pending[row, queue] -= cancelled
+            due = self._ready_at.get(self._now + ahead)
+            if count == 0 or due is None or not due.get(queue):
+                continue
+            cancelled = min(count, due[queue])
+            due[queue] -= cancelled
             self.starting[queue] -= cancelled
             count -= cancelled
-        self.ready[queue] -= min(count, int(self.ready[queue]))
+        removed = min(count, int(self.ready[queue]))
+        self.ready[queue] -= removed
+        if removed and self.stop_delay:
+            gone = self._gone_at[self._now + self.stop_delay]
+            gone[queue] = gone.get(queue, 0) + removed
+            self.stopping[queue] += removed

@@ -2,9 +2,10 @@
 
 Real: a private Redis, ``shoal autoscaler --actuator local`` (real ``shoal worker`` processes),
 a burst published by ``shoal load``. Simulated: the same config file, the same burst, the
-deterministic service model, with the two machine facts measured just before on this machine:
-the pod start delay (``shoal worker`` processes from spawn to their first task) and the
-effective service time (the task's 1 s plus the worker's own overhead per task). What is
+deterministic service model, with three machine facts measured just before on this machine:
+the pod start delay (``shoal worker`` processes from spawn to their first task), the effective
+service time (the task's 1 s plus the worker's own overhead per task) and the stop delay (an
+idle worker from SIGTERM to exit). What is
 compared is the control loop: drain time (burst to last task done) and replica-seconds (worker
 processes alive, burst until back to zero) must agree within 20 %.
 """
@@ -106,13 +107,14 @@ class Sampler(threading.Thread):
         return total
 
 
-def calibrate(procs: ProcessTracker, env: dict[str, str], url: str) -> tuple[float, float]:
-    """(start delay, effective service time) of ``shoal worker`` on this machine, right now.
+def calibrate(procs: ProcessTracker, env: dict[str, str], url: str) -> tuple[float, float, float]:
+    """(start delay, effective service time, stop delay) of ``shoal worker`` here, right now.
 
     Start delay: the median time from spawning ``MAX_REPLICAS`` workers at once to each running
     its first task. Effective service time: with those workers up, how long a slot is taken per
     task (the task's own 1 s plus the worker's overhead per task) over a backlog of
-    ``MAX_REPLICAS x CONCURRENCY x 10`` tasks.
+    ``MAX_REPLICAS x CONCURRENCY x 10`` tasks. Stop delay: the median time an idle worker
+    takes from SIGTERM to exit.
     """
     client = redis.Redis.from_url(url)
     app = Celery("calibrate", broker=url, backend=url, set_as_current=False)
@@ -152,14 +154,18 @@ def calibrate(procs: ProcessTracker, env: dict[str, str], url: str) -> tuple[flo
         message="the calibration tasks",
     )
     service_s = (last_done_at(client) - published_at) * MAX_REPLICAS * CONCURRENCY / tasks
+    time.sleep(3)  # every worker idle again
+    stopped = time.monotonic()
     for worker in workers:
         worker.signal(signal.SIGTERM)
+    exits = []
     for worker in workers:
         if worker.wait(15) is None:
             worker.kill_group(signal.SIGKILL)
+        exits.append(time.monotonic() - stopped)
     app.close()
     client.flushdb()
-    return statistics.median(times), service_s
+    return statistics.median(times), service_s, statistics.median(exits)
 
 
 def last_done_at(client: redis.Redis) -> float:
@@ -185,7 +191,7 @@ def test_simulated_burst_matches_the_real_autoscaler_and_workers(
     url = redis_server.url
     env = {**worker_env, "SHOAL_DRAIN_TIMEOUT_S": "10"}
     env["SHOAL_LOG_LEVEL"] = "WARNING"
-    start_delay_s, service_s = calibrate(procs, env, url)
+    start_delay_s, service_s, stop_delay_s = calibrate(procs, env, url)
 
     config_file = tmp_path / "autoscaler.yaml"
     config_file.write_text(yaml.safe_dump(config(url)))
@@ -236,7 +242,10 @@ def test_simulated_burst_matches_the_real_autoscaler_and_workers(
     trace_file = tmp_path / "burst.csv"
     trace_file.write_text(f"time_s,queue,tasks,mean_service_s\n0,{QUEUE},{TASKS},{service_s}\n")
     settings = SimSettings(
-        service=ServiceKind.DETERMINISTIC, start_delay_s=start_delay_s, tail_s=180
+        service=ServiceKind.DETERMINISTIC,
+        start_delay_s=start_delay_s,
+        stop_delay_s=stop_delay_s,
+        tail_s=180,
     )
     values = load_values(config_file)
     trace = load(trace_file, step_s=settings.step_s, tail_s=settings.tail_s)
@@ -246,7 +255,8 @@ def test_simulated_burst_matches_the_real_autoscaler_and_workers(
     assert sim.completed == TASKS and sim.drain_time_s is not None
 
     figures = (
-        f"start delay {start_delay_s:.1f}s, service {service_s:.2f}s; "
+        f"start delay {start_delay_s:.1f}s, stop delay {stop_delay_s:.1f}s, "
+        f"service {service_s:.2f}s; "
         f"drain real {real_drain_s:.1f}s sim {sim.drain_time_s:.1f}s; "
         f"replica-s real {real_replica_s:.0f} sim {sim.replica_seconds:.0f}; "
         f"peak real {peak} sim {sim.peak_replicas}"
