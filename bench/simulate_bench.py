@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def speed(rounds: int) -> dict[str, Any]:
         "tasks": int(trace.arrivals.sum()),
         "target_s": SPEED_TARGET_S,
     }
-    makers = {
+    makers: dict[str, Callable[[], Controller]] = {
         "static:2": lambda: StaticController(specs, 2),
         "keda": lambda: KedaController(specs),
         "shoal": lambda: ShoalController(policies, poll_interval_s=2.0),

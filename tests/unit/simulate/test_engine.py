@@ -14,12 +14,12 @@ from scheduler.simulate.keda import KedaController
 from scheduler.simulate.report import build_report, oldest_age_steps, quantile, wait_distribution
 from scheduler.simulate.service import ServiceKind
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import bin_rows, parse_rows
+from scheduler.simulate.trace import Trace, bin_rows, parse_rows
 
 DETERMINISTIC = SimSettings(service=ServiceKind.DETERMINISTIC, start_delay_s=5, tail_s=600)
 
 
-def burst(tasks: int, service_s: float, *, at_s: int = 0, tail_s: float = 600) -> object:
+def burst(tasks: int, service_s: float, *, at_s: int = 0, tail_s: float = 600) -> Trace:
     lines = ["time_s,queue,tasks,mean_service_s", f"{at_s},q,{tasks},{service_s}"]
     return bin_rows(parse_rows(lines), tail_s=tail_s)
 
@@ -35,7 +35,7 @@ def shoal_policy(**autoscaling: object) -> ShoalController:
 
 
 def test_the_simulator_calls_the_autoscalers_own_decide() -> None:
-    assert shoal_controller.decide is scheduler.autoscaler.policy.decide
+    assert vars(shoal_controller)["decide"] is scheduler.autoscaler.policy.decide
 
 
 def test_a_static_pool_drains_a_burst_at_its_capacity() -> None:
