@@ -309,26 +309,30 @@ def watch_drain(
 
     Returns monotonic times: ``fetch`` (the first message left the lists), ``ack`` (the first
     message was acknowledged) and ``done`` (nothing queued or unacknowledged, seen twice
-    50 ms apart so a message between BRPOP and its unacked entry is not mistaken for done).
+    50 ms apart so a message between BRPOP and its unacked entry is not mistaken for done),
+    and ``cpu_s``, the CPU seconds the worker's process group used from fetch to done.
     Raises :class:`RoundFailed` when the worker exits, when nothing changes for ``stall_s``
     after the first fetch (e.g. acks that failed leave messages in the unacked hash), or at
     ``timeout_s``.
     """
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     deadline = time.monotonic() + timeout_s
     last_change, last_remaining = time.monotonic(), -1
     while True:
         queued, unacked = _lengths(client, lists)
         now = time.monotonic()
         remaining = queued + unacked
-        if queued < total:
-            times.setdefault("fetch", now)
+        if queued < total and "fetch" not in times:
+            times["fetch"] = now
+            cpu["fetch"] = group_cpu_s(proc.pid)
         if remaining < total:
             times.setdefault("ack", now)
         if remaining == 0:
             time.sleep(0.05)
             if sum(_lengths(client, lists)) == 0:
                 times["done"] = now
+                times["cpu_s"] = group_cpu_s(proc.pid) - cpu["fetch"]
                 return times
         if remaining != last_remaining:
             last_change, last_remaining = now, remaining
@@ -341,6 +345,24 @@ def watch_drain(
         if now > deadline:
             raise _failure(proc, f"timed out: {remaining} of {total} tasks left after {timeout_s}s")
         time.sleep(interval_s)
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of group ``pgid``.
+
+    Less sensitive than wall time to other work on a shared machine; read from /proc.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        # After the command: state ppid pgrp session ... utime (14th field) stime (15th).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def _lengths(client: redis.Redis, lists: Sequence[str]) -> tuple[int, int]:
@@ -438,6 +460,8 @@ def drain_round(
         "drain_s": round(drain_s, 3),
         "wall_s": round(wall_s, 3),
         "tasks_per_s": round(ratio(count, drain_s), 1),
+        "cpu_s": round(times["cpu_s"], 2),
+        "cpu_ms_per_task": round(1000 * times["cpu_s"] / count, 3),
         "wall_tasks_per_s": round(ratio(count, wall_s), 1),
         "stop_s": round(stop_s, 3),
         "dead_letters": dead_letters,

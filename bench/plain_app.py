@@ -10,6 +10,7 @@ Run as ``celery -A bench.plain_app worker -P prefork -c 2 -Q bench``. The broker
   reject on worker lost, prefetch 1, time limits, memory limit per child, result backend) but
   stock Celery code: no ``PlatformTask`` base, no ``ShoalConsumer``, no priority transport and
   no hooks (metrics, health, in-flight accounting). This isolates the cost of shoal's own code.
+  ``BENCH_PLAIN_POOL=gevent`` takes shoal's gevent settings instead (prefetch 4).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _config(mode: str, url: str) -> dict[str, Any]:
         from workers.app import celery_config
         from workers.settings import Pool, WorkerSettings
 
-        settings = WorkerSettings(redis_url=url, queues=("bench",), pool=Pool.PREFORK)
+        pool = Pool(os.environ.get("BENCH_PLAIN_POOL", "prefork"))
+        settings = WorkerSettings(redis_url=url, queues=("bench",), pool=pool)
         conf = celery_config(settings)
         for key in SHOAL_ONLY_KEYS:
             conf.pop(key, None)

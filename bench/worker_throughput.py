@@ -106,21 +106,34 @@ def summarize(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, An
                 common.median([r["wall_tasks_per_s"] for r in results]), 1
             ),
             "median_publish_s": round(common.median([r["publish_s"] for r in results]), 3),
+            "median_cpu_ms_per_task": round(
+                common.median([r["cpu_ms_per_task"] for r in results]), 3
+            ),
             "failed_rounds": len(all_results) - len(results),
         }
-    base = summary.get(BASELINE, {}).get("median_tasks_per_s")
-    base = base if base == base else None  # NaN when every baseline round failed
+    base = summary.get(BASELINE, {})
+    base_rate = _number(base.get("median_tasks_per_s"))
+    base_cpu = _number(base.get("median_cpu_ms_per_task"))
     for values in summary.values():
         values["ratio_to_plain"] = (
-            round(common.ratio(values["median_tasks_per_s"], base), 3) if base else None
+            round(common.ratio(values["median_tasks_per_s"], base_rate), 3) if base_rate else None
+        )
+        # plain's CPU per task / this variant's: above 1 means cheaper than plain.
+        values["cpu_ratio_to_plain"] = (
+            round(common.ratio(base_cpu, values["median_cpu_ms_per_task"]), 3) if base_cpu else None
         )
     return summary
+
+
+def _number(value: Any) -> float | None:
+    """``value`` unless it is missing or NaN (every round of that variant failed)."""
+    return None if value is None or value != value else float(value)
 
 
 def report(rounds: dict[str, list[dict[str, Any]]], summary: dict[str, dict[str, Any]]) -> str:
     count = max(len(r) for r in rounds.values())
     headers = ["variant", "median/s", *[f"round {i + 1}" for i in range(count)], "ratio"]
-    headers += ["wall/s", "problems"]
+    headers += ["CPU ms/task", "CPU ratio", "wall/s", "problems"]
     rows = []
     for name, results in rounds.items():
         s = summary[name]
@@ -132,6 +145,8 @@ def report(rounds: dict[str, list[dict[str, Any]]], summary: dict[str, dict[str,
                 f"{s['median_tasks_per_s']:.0f}",
                 *each,
                 "-" if ratio is None else f"{ratio:.3f}",
+                f"{s['median_cpu_ms_per_task']:.3f}",
+                "-" if s["cpu_ratio_to_plain"] is None else f"{s['cpu_ratio_to_plain']:.3f}",
                 f"{s['median_wall_tasks_per_s']:.0f}",
                 common.problems({name: results}),
             ]
@@ -185,7 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if "failed" not in result:
                     print(
                         f"  round {round_no + 1} {name:<18} {result['tasks_per_s']:>8.0f} tasks/s"
-                        f" (drain {result['drain_s']:.2f}s, start-up {result['startup_s']:.2f}s,"
+                        f" (drain {result['drain_s']:.2f}s, {result['cpu_ms_per_task']:.3f} CPU ms"
+                        f"/task, start-up {result['startup_s']:.2f}s,"
                         f" publish {result['publish_s']:.2f}s)",
                         flush=True,
                     )
@@ -198,6 +214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "variants": {n: VARIANTS[n].description for n in args.variants},
         "threshold": {"ratio": THRESHOLD, "target": TARGET, "judged_on": f"shoal/{BASELINE}"},
         "metric": "tasks/s from the first message taken off the queue to the last ack",
+        "cpu_metric": "CPU ms per task of the worker's process group over the same interval",
         "results": rounds,
         "summary": summary,
     }
@@ -233,7 +250,9 @@ def verdict_line(data: dict[str, Any]) -> str:
     if value is None or value != value:
         return "FAIL: no ratio (every round of 'shoal' or of 'plain' failed)"
     word = "PASS" if value >= THRESHOLD else "FAIL"
-    return f"{word}: shoal/plain = {value:.3f} (threshold {THRESHOLD}, aim {TARGET})"
+    cpu = summary["shoal"]["cpu_ratio_to_plain"]
+    cpu_text = "" if cpu is None else f"; CPU per task plain/shoal = {cpu:.3f}"
+    return f"{word}: shoal/plain = {value:.3f} (threshold {THRESHOLD}, aim {TARGET}){cpu_text}"
 
 
 if __name__ == "__main__":
