@@ -177,7 +177,8 @@ def test_no_oscillation_under_a_steady_load(
 ) -> None:
     """The same observation over and over moves the replicas one way only, then stops."""
     start = min(max(start, pol.min_replicas), pol.max_replicas)
-    seq = [Step(5.0, backlog, share, rate, rate, True)] * 600  # 3000 s: slow ramps finish too
+    # 8000 s: even the slowest generated ramp (40 replicas, one per 120 s) has finished.
+    seq = [Step(10.0, backlog, share, rate, rate, True)] * 800
     replicas = [start] + [d.desired for _, _, d in run(pol, start, seq)]
     ups = any(b > a for a, b in pairwise(replicas))
     downs = any(b < a for a, b in pairwise(replicas))
