@@ -108,6 +108,12 @@ class Controller:
         new = replace(new, **{name: getattr(self.config, name) for name in fixed})
         names = {q.name for q in new.queues}
         self.states = {k: v for k, v in self.states.items() if k in names}
+        dropped = [q.name for q in self.config.queues if q.name not in names]
+        if dropped and self.status_client is not None:
+            try:
+                status.forget(self.status_client, dropped)
+            except Exception as exc:  # the status hash is for people; never stop for it
+                log.info("status of %s not removed: %s", ", ".join(dropped), exc)
         self.config = new
 
     def _observe(self, queues: tuple[QueuePolicy, ...]) -> dict[str, Reading]:

@@ -138,9 +138,19 @@ class CountsReader:
         self.sep = sep
         self.use_script = use_script
         self._script = client.register_script(OBSERVE_SCRIPT)
+        self._cached_keys: tuple[tuple[str, ...], list[str]] | None = None
 
     def lists(self, queue: str) -> list[str]:
         return keys.priority_lists(queue, self.steps, self.sep)
+
+    def _keys(self, queues: tuple[str, ...]) -> list[str]:
+        """The script's KEYS for ``queues``, built once per set of queues."""
+        if self._cached_keys is None or self._cached_keys[0] != queues:
+            built: list[str] = []
+            for queue in queues:
+                built += [*self.lists(queue), keys.inflight(queue), keys.stats(queue)]
+            self._cached_keys = (queues, built)
+        return self._cached_keys[1]
 
     def read(self, queues: Sequence[str], now_ms: int) -> dict[str, Counts]:
         if self.use_script:
@@ -152,9 +162,7 @@ class CountsReader:
         return self._read_pipeline(queues, now_ms)
 
     def _read_script(self, queues: Sequence[str], now_ms: int) -> dict[str, Counts]:
-        all_keys: list[str] = []
-        for queue in queues:
-            all_keys += [*self.lists(queue), keys.inflight(queue), keys.stats(queue)]
+        all_keys = self._keys(tuple(queues))
         reply = self._script(keys=all_keys, args=[len(self.steps), now_ms])
         result = {}
         for index, queue in enumerate(queues):

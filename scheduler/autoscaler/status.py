@@ -42,6 +42,13 @@ def write(client: redis.Redis, records: Iterable[Mapping[str, Any]]) -> None:
         client.hset(keys.autoscaler_status(), mapping=mapping)
 
 
+def forget(client: redis.Redis, queues: Iterable[str]) -> None:
+    """Remove the status of queues the controller no longer manages."""
+    names = list(queues)
+    if names:
+        client.hdel(keys.autoscaler_status(), *names)
+
+
 def read(client: redis.Redis) -> list[dict[str, Any]]:
     raw = client.hgetall(keys.autoscaler_status())
     out = []

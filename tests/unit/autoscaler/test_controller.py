@@ -200,3 +200,42 @@ def test_liveness_and_readiness(
 ) -> None:
     liveness = Liveness(stale_after_s=30.0, clock=lambda: now, last_tick=last_tick, last_ok=last_ok)
     assert (liveness.live(), liveness.ready()) == (live, ready)
+
+
+class StatusHash:
+    """Stands in for the Redis client's two hash calls the status uses."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def hset(self, key: str, mapping: dict[str, str]) -> None:
+        self.fields.update(mapping)
+
+    def hdel(self, key: str, *names: str) -> None:
+        for name in names:
+            self.fields.pop(name, None)
+
+
+def test_a_queue_dropped_from_the_config_leaves_the_status(tmp_path: Path) -> None:
+    path = tmp_path / "autoscaler.yaml"
+    two = CONFIG_YAML.format(max=5) + CONFIG_YAML.format(max=5).split("queues:\n")[1].replace(
+        "name: emails", "name: reports"
+    )
+    path.write_text(two)
+    import yaml
+
+    hash_ = StatusHash()
+    both = parse_config(yaml.safe_load(two))
+    controller = Controller(
+        config=both,
+        source=ScriptedSource(Reading(backlog=10)),
+        actuator=Recorder({"emails": 1, "reports": 1}),
+        status_client=hash_,
+        watcher=ConfigWatcher(path, both),
+        clock=Clock(),
+    )
+    controller.step()
+    assert sorted(hash_.fields) == ["emails", "reports"]
+    path.write_text(CONFIG_YAML.format(max=5))
+    controller.step()
+    assert sorted(hash_.fields) == ["emails"]
