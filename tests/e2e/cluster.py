@@ -156,7 +156,11 @@ class Cluster:
             self.core.delete_namespace(self.namespace)
 
     def logs(self) -> str:
-        return "\n".join(
+        state = self.plane.kubectl(
+            "get", "deploy,rs,pods,lease", "-o", "wide", "-n", self.namespace, check=False
+        )
+        events = self.plane.kubectl("get", "events", "-n", self.namespace, check=False)
+        return f"{state.stdout}{state.stderr}\n{events.stdout[-6000:]}\n" + "\n".join(
             r.logs(chars=6000) + "\nrunner errors: " + repr(r.errors[-5:]) for r in self.runners
         )
 

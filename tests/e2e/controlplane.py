@@ -159,6 +159,8 @@ class ControlPlane:
                 f"--root-ca-file={pki.ca.cert}",
                 "--concurrent-deployment-syncs=10",
                 "--concurrent-replicaset-syncs=10",
+                # kwok's heartbeats can lag on a loaded machine; fake nodes must not flap NotReady.
+                "--node-monitor-grace-period=300s",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",
             ],

@@ -56,7 +56,9 @@ def test_only_the_leader_acts_and_killing_it_hands_over(cluster: Cluster, releas
 
     # The holder says it leads, the other says it does not.
     wait_until(lambda: _leader_gauge(cluster, leader) == 1.0, timeout_s=30, what="leader gauge 1")
-    wait_until(lambda: _leader_gauge(cluster, follower) == 0.0, timeout_s=30, what="follower gauge 0")
+    wait_until(
+        lambda: _leader_gauge(cluster, follower) == 0.0, timeout_s=30, what="follower gauge 0"
+    )
 
     # It acts: idle queues go to zero and a backlog scales a queue up; every change is reported
     # by the leader only.
