@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, drain
 
 NAME = "gevent_io"
 QUEUE = "bench-io"
@@ -72,9 +72,9 @@ def one_round(
     timeout_s: float,
 ) -> dict[str, Any]:
     concurrency = GEVENT_CONCURRENCY if pool == "gevent" else PREFORK_CONCURRENCY
-    argv = common.shoal_worker_argv(QUEUE, pool, concurrency)
-    env = common.shoal_worker_env(url, work, f"bench-{pool}-{index}")
-    return common.attempt_round(
+    argv = drain.shoal_worker_argv(QUEUE, pool, concurrency)
+    env = drain.shoal_worker_env(url, work, f"bench-{pool}-{index}")
+    return drain.attempt_round(
         url,
         argv=argv,
         env=env,
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, list[dict[str, Any]]] = {"gevent": [], "prefork": []}
     machine = common.machine()
     with common.workdir(NAME) as work, common.private_redis(work) as url:
-        template = common.message_template(url, QUEUE, "shoal.io_wait", [WAIT_S])
+        template = drain.message_template(url, QUEUE, "shoal.io_wait", [WAIT_S])
         for index, pool in enumerate(schedule(args.gevent_rounds, args.prefork_rounds)):
             count = args.tasks if pool == "gevent" else args.prefork_tasks
             result = one_round(pool, url, work, index, template, count, args.timeout_s)
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"start-up {result['startup_s']:.2f}s)",
                 flush=True,
             )
-    gevent_s = common.median([r["drain_full_s"] for r in common.succeeded(results["gevent"])])
-    prefork_s = common.median([r["drain_full_s"] for r in common.succeeded(results["prefork"])])
+    gevent_s = common.median([r["drain_full_s"] for r in drain.succeeded(results["gevent"])])
+    prefork_s = common.median([r["drain_full_s"] for r in drain.succeeded(results["prefork"])])
     return {
         "benchmark": NAME,
         "machine": machine,
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{word}: gevent drains {speedup:.1f}x faster than prefork{extra}", end="")
     print(f" (threshold {THRESHOLD:.0f}x)")
     print(f"written: {path.relative_to(common.ROOT)}")
-    bad = common.problems(data["results"])
+    bad = drain.problems(data["results"])
     if bad:
         print(f"{NAME}: {bad} failed round(s), error line(s) or dead letter(s): see the JSON")
         for pool, rounds in data["results"].items():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, drain
 
 NAME = "worker_throughput"
 QUEUE = "bench"
@@ -88,9 +88,9 @@ def command(
     variant: Variant, url: str, work: Path, round_no: int
 ) -> tuple[list[str], dict[str, str]]:
     if variant.shoal:
-        argv = common.shoal_worker_argv(QUEUE, "prefork", 2)
+        argv = drain.shoal_worker_argv(QUEUE, "prefork", 2)
         worker_id = f"bench-{variant.name}-{round_no}"
-        return argv, common.shoal_worker_env(url, work, worker_id, **variant.env)
+        return argv, drain.shoal_worker_env(url, work, worker_id, **variant.env)
     argv = [sys.executable, "-m", "celery", "-A", "bench.plain_app", "worker"]
     argv += ["-P", "prefork", "-c", "2", "-Q", QUEUE, *variant.plain_args]
     return argv, common.child_env(BENCH_BROKER_URL=url, **variant.env)
@@ -99,7 +99,7 @@ def command(
 def summarize(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     summary: dict[str, dict[str, Any]] = {}
     for name, all_results in rounds.items():
-        results = common.succeeded(all_results)
+        results = drain.succeeded(all_results)
         summary[name] = {
             "median_tasks_per_s": round(common.median([r["tasks_per_s"] for r in results]), 1),
             "median_wall_tasks_per_s": round(
@@ -148,7 +148,7 @@ def report(rounds: dict[str, list[dict[str, Any]]], summary: dict[str, dict[str,
                 f"{s['median_cpu_ms_per_task']:.3f}",
                 "-" if s["cpu_ratio_to_plain"] is None else f"{s['cpu_ratio_to_plain']:.3f}",
                 f"{s['median_wall_tasks_per_s']:.0f}",
-                common.problems({name: results}),
+                drain.problems({name: results}),
             ]
         )
     return common.table(headers, rows)
@@ -180,12 +180,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in args.variants}
     machine = common.machine()
     with common.workdir(NAME) as work, common.private_redis(work) as url:
-        template = common.message_template(url, QUEUE, "shoal.noop", [])
+        template = drain.message_template(url, QUEUE, "shoal.noop", [])
         for round_no in range(args.rounds):
             order = args.variants if round_no % 2 == 0 else list(reversed(args.variants))
             for name in order:
                 argv, env = command(VARIANTS[name], url, work, round_no)
-                result = common.attempt_round(
+                result = drain.attempt_round(
                     url,
                     argv=argv,
                     env=env,
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report(data["results"], data["summary"]))
     verdict = verdict_line(data)
     print(f"\n{verdict}\nwritten: {path.relative_to(common.ROOT)}")
-    bad = common.problems(data["results"])
+    bad = drain.problems(data["results"])
     if bad:
         print(f"{NAME}: {bad} failed round(s), error line(s) or dead letter(s): see the JSON")
     return 0 if verdict.startswith("PASS") and not bad else 1
