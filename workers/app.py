@@ -75,6 +75,13 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_send_task_events": False,
         "task_send_sent_event": False,
     }
+    if settings.pool is Pool.GEVENT:
+        # Every greenlet acks on its own connection (acks late): kombu's default pool of 10
+        # runs dry at a few hundred greenlets and acks fail (celery/celery#1350).
+        transport_options["max_connections"] = settings.effective_concurrency + 20
+        # Celery keeps the backend in a threading.local, which gevent makes greenlet-local:
+        # without this a new Redis backend is built for every task (celery/celery#7960).
+        conf["result_backend_thread_safe"] = True
     if settings.pool is Pool.PREFORK and settings.max_memory_per_child_kb:
         conf["worker_max_memory_per_child"] = settings.max_memory_per_child_kb
     tls = ssl_options(settings.broker_url)
