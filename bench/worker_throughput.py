@@ -74,10 +74,10 @@ VARIANTS = {
             env={"SHOAL_METRICS_PORT": "0", "SHOAL_HEALTH_PORT": "0"},
         ),
         Variant(
-            "shoal-warning",
-            "shoal worker with SHOAL_LOG_LEVEL=WARNING (no per-task INFO lines)",
+            "shoal-info",
+            "shoal worker with SHOAL_LOG_LEVEL=INFO (a log line per task received and done)",
             shoal=True,
-            env={"SHOAL_LOG_LEVEL": "WARNING"},
+            env={"SHOAL_LOG_LEVEL": "INFO"},
         ),
     )
 }
