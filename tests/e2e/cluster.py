@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
+import redis as redis_lib
 import yaml
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.podrunner import PodRunner
@@ -67,8 +67,8 @@ class Cluster:
     def coordination(self) -> k8s.CoordinationV1Api:
         return k8s.CoordinationV1Api(self.api)
 
-    def redis_client(self) -> redis.Redis:
-        return redis.Redis(port=self.redis.port, decode_responses=True)
+    def redis_client(self) -> redis_lib.Redis:
+        return redis_lib.Redis(port=self.redis.port, decode_responses=True)
 
     def create_namespace(self) -> None:
         self.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace)))
