@@ -46,10 +46,13 @@ def test_scale_in_removes_idle_pods_and_long_tasks_finish(
         timeout_s=180,
         what="60 short tasks done",
     )
-    busy = wait_until(
-        lambda: _busy_workers(redis), timeout_s=30, what="busy workers in the in-flight hash"
-    )
-    assert len(busy) == 2, busy
+
+    # Workers report their in-flight counts every heartbeat: wait for the idle ones to say 0.
+    def two_busy() -> set[str]:
+        busy = _busy_workers(redis)
+        return busy if len(busy) == 2 else set()
+
+    busy = wait_until(two_busy, timeout_s=45, what="exactly 2 busy workers in the in-flight hash")
     idle_pods = {p.metadata.name for p in release.pods("worker", queue=CPU_QUEUE)} - busy
     assert len(idle_pods) == 2
 
