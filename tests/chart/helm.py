@@ -85,3 +85,17 @@ def deployment_container(obj: Obj) -> Obj:
 def env_of(container: Obj) -> dict[str, Any]:
     """Env as name -> value (or the valueFrom mapping)."""
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def workers(values: str) -> dict[str, Obj]:
+    return {
+        d["metadata"]["annotations"]["shoal.io/queue-name"]: d
+        for d in render(values).of_kind("Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+    }
+
+
+def autoscaler_config(values: str) -> Obj:
+    cfg = render(values).config_map_yaml("shoal-autoscaler", "autoscaler.yaml")
+    assert isinstance(cfg, dict)
+    return cfg
