@@ -77,6 +77,14 @@ def changes_in_period(
     return added, removed
 
 
+def replicas_at_period_start(
+    current: int, events: tuple[ScaleEvent, ...], period_s: float, now: float
+) -> int:
+    """The replicas ``period_s`` ago: ``current`` less the changes made within the period."""
+    added, removed = changes_in_period(events, period_s, now)
+    return current - added + removed
+
+
 def scale_up_limit(
     current: int, events: tuple[ScaleEvent, ...], rules: ScalingRules, now: float
 ) -> int:
@@ -85,8 +93,7 @@ def scale_up_limit(
         return current
     proposals = []
     for policy in rules.policies:
-        added, removed = changes_in_period(events, policy.period_s, now)
-        start = current - added + removed
+        start = replicas_at_period_start(current, events, policy.period_s, now)
         if policy.type is PolicyType.PODS:
             proposals.append(start + policy.value)
         else:
@@ -103,8 +110,7 @@ def scale_down_limit(
         return current
     proposals = []
     for policy in rules.policies:
-        added, removed = changes_in_period(events, policy.period_s, now)
-        start = current - added + removed
+        start = replicas_at_period_start(current, events, policy.period_s, now)
         if policy.type is PolicyType.PODS:
             proposals.append(start - policy.value)
         else:
