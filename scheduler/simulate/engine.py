@@ -9,7 +9,7 @@ every step looked like is kept in :class:`History` for the report and the plot.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -93,21 +93,23 @@ class _Tracker:
 def _view(
     t: int,
     model: ServiceModel,
-    pods: Pods,
+    held: IntArray,
+    replicas: IntArray,
     tracker: _Tracker,
     published: IntArray,
-    specs: tuple[IntArray, IntArray],
     settings: SimSettings,
 ) -> View:
-    concurrency, extra = specs
+    """What the controller sees; ``held`` is each queue's ready pods x tasks a pod holds."""
     busy = model.busy()
     waiting = model.backlog
-    reserved = np.clip(pods.ready * (concurrency + extra) - busy, 0, waiting)
+    reserved = np.minimum(np.maximum(held - busy, 0), waiting)
     in_list = waiting - reserved
     started = published - waiting
     oldest_step = tracker.arrival_step(started + reserved)
     age = np.where(in_list > 0, (t - oldest_step) * settings.step_s, 0.0)
-    base = in_list - np.floor(in_list * settings.priority_fraction).astype(np.int64)
+    base = in_list
+    if settings.priority_fraction:
+        base = in_list - np.floor(in_list * settings.priority_fraction).astype(np.int64)
     return View(
         now_s=t * settings.step_s,
         backlog=in_list,
@@ -116,28 +118,44 @@ def _view(
         oldest_age_s=age,
         published=published,
         completed=started - model.running,
-        replicas=pods.replicas(),
+        replicas=replicas,
     )
 
 
-@dataclass
 class _Recorder:
-    """Keeps what each step looked like: rows for the queue state, change points for pods."""
+    """Keeps what each step looked like: rows for the queue state, change points for pods.
 
-    waiting: I32Array
-    running: I32Array
-    draining: I32Array
-    replica_changes: list[tuple[int, IntArray, IntArray]]
-    """(step, replicas, stopping pods) whenever either changes."""
+    Rows are kept as the model's own arrays (it replaces them every step, never changes them)
+    and copied into the tables a block at a time, which is cheaper than a row at a time.
+    """
 
-    @classmethod
-    def sized(cls, steps: int, queues: int) -> _Recorder:
-        def zeros() -> I32Array:
-            return np.zeros((steps, queues), dtype=np.int32)
+    FLUSH = 4096
 
-        return cls(zeros(), zeros(), zeros(), [])
+    def __init__(self, steps: int, queues: int) -> None:
+        self.waiting: I32Array = np.zeros((steps, queues), dtype=np.int32)
+        self.running: I32Array = np.zeros((steps, queues), dtype=np.int32)
+        self.draining: I32Array = np.zeros((steps, queues), dtype=np.int32)
+        self.replica_changes: list[tuple[int, IntArray, IntArray]] = []
+        """(step, replicas, stopping pods) whenever either changes."""
+        self._at: list[int] = []
+        self._waiting: list[IntArray] = []
+        self._running: list[IntArray] = []
+
+    def row(self, t: int, waiting: IntArray, running: IntArray) -> None:
+        self._at.append(t)
+        self._waiting.append(waiting)
+        self._running.append(running)
+        if len(self._at) >= self.FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._at:
+            self.waiting[self._at] = np.array(self._waiting)
+            self.running[self._at] = np.array(self._running)
+        self._at, self._waiting, self._running = [], [], []
 
     def history(self, published: npt.NDArray[np.int64], concurrency: IntArray) -> History:
+        self.flush()
         replicas = np.zeros_like(self.waiting)
         stopping = np.zeros_like(self.waiting)
         changes = [*self.replica_changes, (len(replicas), replicas[0], stopping[0])]
@@ -156,6 +174,31 @@ class _Recorder:
         )
 
 
+@dataclass
+class _Deployments:
+    """The pods of every queue and what follows from them: slots, held tasks, replicas."""
+
+    pods: Pods
+    concurrency: IntArray
+    per_pod: IntArray
+    """Tasks a busy pod holds: its concurrency plus its reserved (prefetched) tasks."""
+    model: ServiceModel
+    record: _Recorder
+    replicas: IntArray = field(init=False)
+    held: IntArray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changed(0)
+
+    def changed(self, t: int) -> None:
+        """The pods changed at step ``t``: new slots, held tasks and replicas, recorded."""
+        ready = self.pods.ready
+        self.model.set_slots(ready * self.concurrency)
+        self.held = ready * self.per_pod
+        self.replicas = self.pods.replicas()
+        self.record.replica_changes.append((t, self.replicas, self.pods.stopping.copy()))
+
+
 def simulate(
     trace: Trace, queues: list[QueueSpec], controller: Controller, settings: SimSettings
 ) -> RunResult:
@@ -171,23 +214,21 @@ def simulate(
     extra = np.array([q.reserved_per_replica for q in queues], dtype=np.int64)
     model = make_service(
         settings.service,
-        queues=count,
+        queues=names,
         step_s=step_s,
         seed=settings.seed,
         max_service_s=float(trace.service_s.max(initial=step_s)),
     )
-    delay = round(settings.start_delay_s / step_s)
     pods = Pods(
         controller.initial_replicas(),
-        start_delay_steps=delay,
+        start_delay_steps=round(settings.start_delay_s / step_s),
         stop_delay_steps=round(settings.stop_delay_s / step_s),
     )
     poll_steps = max(1, round(controller.poll_interval_s / step_s))
-    record = _Recorder.sized(steps, count)
-    record.replica_changes.append((0, pods.replicas(), pods.stopping.copy()))
+    record = _Recorder(steps, count)
+    deploy = _Deployments(pods, concurrency, concurrency + extra, model, record)
     events = np.zeros(count, dtype=np.int64)
-    target = pods.replicas()
-    model.set_slots(pods.ready * concurrency)
+    target = deploy.replicas
     service = trace.service_s
     service_changes = set(np.flatnonzero((service[1:] != service[:-1]).any(axis=1)) + 1)
     model.set_service(service[0])
@@ -196,20 +237,18 @@ def simulate(
     empty = True
     for t in range(steps):
         if pods.tick(t):
-            model.set_slots(pods.ready * concurrency)
-            record.replica_changes.append((t, pods.replicas(), pods.stopping.copy()))
+            deploy.changed(t)
         if t in service_changes:
             model.set_service(service[t])
         if has_arrivals[t] or not empty:
             model.step(t, arrivals[t])
-            record.waiting[t] = model.backlog
-            record.running[t] = model.running
+            record.row(t, model.backlog, model.running)
             if model.draining:
                 record.draining[t] = model.draining_slots()
             empty = not has_arrivals[t] and not (model.running.any() or model.backlog.any())
         if t % poll_steps:
             continue
-        view = _view(t, model, pods, tracker, published[t], (concurrency, extra), settings)
+        view = _view(t, model, deploy.held, deploy.replicas, tracker, published[t], settings)
         desired = controller.poll(view)
         changed = np.flatnonzero(desired != target)
         if changed.size:
@@ -217,8 +256,7 @@ def simulate(
                 pods.scale(q, int(desired[q]))
             events[changed] += 1
             target = desired.copy()
-            model.set_slots(pods.ready * concurrency)
-            record.replica_changes.append((t, pods.replicas(), pods.stopping.copy()))
+            deploy.changed(t)
     return RunResult(
         policy=controller.name,
         trace=trace,

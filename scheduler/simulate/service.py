@@ -9,8 +9,11 @@ tasks. Two service-time models, chosen per run:
   ``p = 1 - exp(-step/mean)``; a slot that finishes early takes the next task, so a busy pool
   completes at most ``slots * step / mean`` tasks per step. Completions are drawn around that
   expectation with the binomial's spread (a normal approximation, rounded and clipped to whole
-  tasks; the normals come in blocks from a generator seeded with ``seed``: same seed, same
-  result, and no per-step sampling call).
+  tasks). The normals come in blocks of steps, one stream per queue: block ``b`` of the
+  queue with stream key ``k`` is drawn from a generator seeded with ``(seed, k, b)``. A
+  queue's draws depend on nothing else (not on the other queues, nor on which steps were
+  simulated), so a run split into groups of queues gives the numbers of the whole run, and
+  adding a queue changes no other queue's results. Same seed, same result.
 - ``deterministic``: every task takes exactly the mean (what ``shoal.io_wait`` does in the
   fidelity test). A task started at step t frees its slot ``mean/step`` steps later (for a
   fractional number, that share of the tasks holds it one step longer, so 1.2 s tasks give a
@@ -24,7 +27,9 @@ vector operations) because they run 86,400 times for a day.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 from enum import StrEnum
 
 import numpy as np
@@ -72,18 +77,34 @@ class ServiceModel:
 
 
 class ExponentialService(ServiceModel):
-    """Exponential service: binomial-like completions per step, drawn from a seeded generator."""
+    """Exponential service: binomial-like completions per step, from per-queue seeded streams."""
 
     BLOCK = 4096
 
-    def __init__(self, queues: int, step_s: float, *, seed: int) -> None:
+    def __init__(
+        self, queues: int, step_s: float, *, seed: int, keys: Sequence[int] | None = None
+    ) -> None:
         super().__init__(queues, step_s)
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.keys = list(range(queues)) if keys is None else list(keys)
+        if len(self.keys) != queues:
+            raise ValueError(f"{len(self.keys)} stream keys for {queues} queues")
         self.p = np.ones(queues)
         self.ratio = np.ones(queues)
         self.cap = np.zeros(queues)
         self.q = np.zeros(queues)
-        self._noise = self.rng.standard_normal((self.BLOCK, queues))
+        self._block = -1
+        self._noise = np.zeros((self.BLOCK, queues))
+
+    def noise_block(self, block: int) -> FloatArray:
+        """Standard normals for steps ``block * BLOCK`` onwards: one column per queue."""
+        columns = [
+            np.random.default_rng([self.seed, key, block]).standard_normal(self.BLOCK)
+            for key in self.keys
+        ]
+        if not columns:
+            return np.zeros((self.BLOCK, 0))
+        return np.stack(columns, axis=1)
 
     def set_slots(self, slots: IntArray) -> None:
         self.slots = slots.copy()
@@ -98,13 +119,15 @@ class ExponentialService(ServiceModel):
 
     def _draw(self, t: int, mean: FloatArray, total: IntArray) -> IntArray:
         """Completions around ``mean`` with the binomial's spread, ``mean * (1 - p)`` (seeded)."""
-        row = t % self.BLOCK
-        if row == 0 and t:
-            self._noise = self.rng.standard_normal(self._noise.shape)
+        block, row = divmod(t, self.BLOCK)
+        if block != self._block:
+            self._noise = self.noise_block(block)
+            self._block = block
         spread = np.sqrt(mean * self.q)
-        drawn: IntArray = np.floor(mean + spread * self._noise[row] + 0.5).astype(np.int64)
-        clipped: IntArray = np.clip(drawn, 0, total)
-        return clipped
+        drawn = np.floor(mean + spread * self._noise[row] + 0.5).astype(np.int64)
+        # np.clip(drawn, 0, total), without np.clip's costly Python wrapper
+        done: IntArray = np.minimum(np.maximum(drawn, 0), total)
+        return done
 
     def step(self, t: int, arrivals: IntArray) -> None:
         if self.draining:
@@ -176,9 +199,20 @@ class DeterministicService(ServiceModel):
             self.draining = bool((self.running > self.capacity).any())
 
 
+def stream_key(queue: str) -> int:
+    """The key of a queue's random stream: from its name alone, the same in every run."""
+    return int.from_bytes(hashlib.blake2b(queue.encode(), digest_size=8).digest(), "big")
+
+
 def make_service(
-    kind: ServiceKind, *, queues: int, step_s: float, seed: int, max_service_s: float
+    kind: ServiceKind,
+    *,
+    queues: Sequence[str],
+    step_s: float,
+    seed: int,
+    max_service_s: float,
 ) -> ServiceModel:
     if kind is ServiceKind.DETERMINISTIC:
-        return DeterministicService(queues, step_s, max_service_s=max_service_s)
-    return ExponentialService(queues, step_s, seed=seed)
+        return DeterministicService(len(queues), step_s, max_service_s=max_service_s)
+    keys = [stream_key(q) for q in queues]
+    return ExponentialService(len(queues), step_s, seed=seed, keys=keys)
