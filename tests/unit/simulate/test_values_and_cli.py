@@ -112,6 +112,8 @@ def test_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         (["--policy", "hpa"], ["1,emails,1,1"], "expected shoal, keda or static:N"),
         ([], ["1,emails,one,1"], "line 2: tasks: expected an integer"),
         (["--priority-fraction", "2"], ["1,emails,1,1"], "--priority-fraction: must be within"),
+        (["--jobs", "0"], ["1,emails,1,1"], "--jobs: must be >= 1"),
+        (["--seed", "-1"], ["1,emails,1,1"], "--seed: must be >= 0"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
