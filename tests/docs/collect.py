@@ -12,8 +12,12 @@ never hide in an untagged block):
 - anything else (``yaml``, ``text``, ``csv``, ``dockerfile``): not a command.
 
 A trailing comment (`` # ...`` outside quotes) is not part of a command: a command is known by
-its text without it, the same text in every doc it appears in. Inline code in prose (a
-synopsis such as ``shoal worker --queue NAME``) is not collected.
+its text without it, the same text in every doc it appears in.
+
+Inline code in prose that starts with a program of ``INLINE_PROGRAMS`` is a command too
+(``shoal status --json``, or just ``shoal worker`` named in a sentence). It is a *synopsis*
+when it holds a placeholder: an upper-case word (``FILE``, ``N``, ``V.yaml``), a ``|``
+between alternatives (``\\|`` in a table) or an optional ``[...]``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ from tests.support.tools import ROOT
 
 SHELL = frozenset({"console", "sh", "bash", "shell"})
 PYTHON = "python"
+INLINE_PROGRAMS = frozenset(
+    {"shoal", "helm", "make", "python", "kubectl", "promtool", "pytest", "docker", "go", "time"}
+)
 _FENCE = re.compile(r"^```(\S*)")
+_SPAN = re.compile(r"`([^`]+)`")
+_PLACEHOLDER = re.compile(r"(?<![\w.-])[A-Z][A-Z0-9_]*(?![\w-])")
 
 
 def doc_paths() -> tuple[Path, ...]:
@@ -61,6 +70,16 @@ class Command:
     """The command as written, without a trailing comment."""
     output: tuple[str, ...] = ()
     """What a ``console`` block shows the command printing."""
+    inline: bool = False
+    """Inline code in prose, not a fenced block."""
+
+    @property
+    def synopsis(self) -> bool:
+        return is_synopsis(self.text)
+
+
+def is_synopsis(text: str) -> bool:
+    return bool(_PLACEHOLDER.search(text)) or "|" in text or "[" in text
 
 
 @dataclass(frozen=True)
@@ -167,3 +186,23 @@ def yaml_block(doc: str, containing: str) -> str:
     if len(found) != 1:
         raise LookupError(f"{doc}: {len(found)} yaml blocks contain {containing!r}, expected 1")
     return found[0]
+
+
+def inline_commands(path: Path) -> list[Command]:
+    """Inline code spans in the prose of ``path`` that start with a known program."""
+    doc = str(path.relative_to(ROOT))
+    found: list[Command] = []
+    fenced = False
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        for span in [] if fenced else _SPAN.findall(line):
+            text = " ".join(span.replace("\\|", "|").split())
+            if text.split()[0] in INLINE_PROGRAMS and len(text.split()) > 1:
+                found.append(Command(doc, number, text, inline=True))
+    return found
+
+
+def all_inline_commands() -> list[Command]:
+    return [command for path in doc_paths() for command in inline_commands(path)]

@@ -1,9 +1,6 @@
-"""How each doc command that can run here is run, and what it must print or write.
-
-``RUNNERS`` maps a command's exact text to the function that runs it; ``PREFIX_RUNNERS`` maps a
-prefix to one for a family of commands that are checked alike (``shoal simulate``). A runner
-gets the command (with the output its doc shows) and a :class:`Sandbox`.
-"""
+"""Runners for the commands of the docs' fenced blocks: each runs one, and asserts what it
+must print or write. A runner gets the command (with the output its doc shows) and a
+:class:`Sandbox`; tests/docs/registry.py says which runner runs which command."""
 
 from __future__ import annotations
 
@@ -14,15 +11,12 @@ import shlex
 import signal
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from tests.docs.collect import Command, all_blocks
 from tests.docs.sandbox import Sandbox
 from tests.support.procs import wait_for
 from workers.deadletter import DeadLetterReason, DeadLetterStore, OriginalMessage, make_entry
-
-Runner = Callable[[Command, Sandbox], None]
 
 DLQ_QUEUE = "emails"
 DLQ_OLD_ID = "3f2a9c"
@@ -200,30 +194,3 @@ def run_failing_helm(cmd: Command, sb: Sandbox) -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.rstrip().splitlines() == list(cmd.output)
-
-
-RUNNERS: dict[str, Runner] = {
-    "shoal beat --check schedules.yaml --next 2": run_beat_check,
-    "shoal beat --schedules schedules.yaml": run_beat,
-    "shoal dlq list": run_dlq,
-    "shoal dlq list emails": run_dlq,
-    "shoal dlq show emails 0": run_dlq,
-    "shoal dlq requeue emails 3f2a9c": run_dlq,
-    "shoal dlq requeue emails": run_dlq,
-    "shoal dlq purge emails": run_dlq,
-    'SHOAL_RATE_LIMITS="queue:emails=5/s,task:billing.charge=100/m,task:reports.build=1000/h"': (
-        run_rate_limits
-    ),
-    "shoal status": run_status,
-    "helm template shoal charts/shoal --set queues[0].name=a --set queues[0].pool=threads": (
-        run_failing_helm
-    ),
-}
-PREFIX_RUNNERS: dict[str, Runner] = {"shoal simulate ": run_simulate}
-
-
-def runner_for(command: str) -> Runner | None:
-    if command in RUNNERS:
-        return RUNNERS[command]
-    found = [r for prefix, r in PREFIX_RUNNERS.items() if command.startswith(prefix)]
-    return found[0] if found else None

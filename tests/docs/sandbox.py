@@ -10,7 +10,11 @@ What the docs leave to the reader is filled in by one mapping each:
 - ``PROGRAMS``: the first word of a command -> what runs (``shoal`` is
   ``python -m workers.cli``; helm, promtool and kubectl are the real tools).
 - ``PLACEHOLDERS``: text in a doc that names the reader's own Redis -> this session's Redis.
+- ``STAND_INS``: files the reader brings (``day.csv``) -> the repository's examples.
 - ``EXTRA_ARGS``: options a long-running command gets here so it does not take a fixed port.
+
+``> FILE`` at the end of a command writes its output to ``FILE`` as a shell would; any other
+shell syntax (pipes, ``&&``) cannot run here.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ DOC_FILES = {
     "my-values.yaml": ("charts/shoal/README.md", "# my-values.yaml"),
 }
 """File name -> (doc, text in its yaml block): the files the docs' commands read."""
+STAND_INS = {
+    "current.yaml": "scheduler/simulate/examples/values.yaml",
+    "day.csv": "scheduler/simulate/examples/spiky-cpu.csv",
+}
 
 PROGRAMS: dict[str, Callable[[], list[str]]] = {
     "shoal": lambda: [sys.executable, "-m", "workers.cli"],
@@ -48,7 +56,15 @@ PLACEHOLDERS = ("redis://redis.shoal:6379/0",)
 """Redis URLs the docs show; each becomes this session's Redis."""
 EXTRA_ARGS = {"shoal beat --schedules": ("--metrics-port", "0")}
 """Command prefix -> options added here (the documented default port may be taken)."""
-SHELL_SYNTAX = ("|", "||", "&&", ";", ">", ">>", "<", "&")
+SHELL_SYNTAX = ("|", "||", "&&", ";", ">>", "<", "&")
+
+
+def redirect(command: str) -> tuple[str, str | None]:
+    """``command`` without a trailing ``> FILE``, and ``FILE``."""
+    head, sep, target = command.rpartition(">")
+    if not sep or not target.strip() or " " in target.strip() or head.endswith(">"):
+        return command, None
+    return head.rstrip(), target.strip()
 
 
 @dataclass
@@ -67,12 +83,15 @@ class Sandbox:
             (path / name).symlink_to(ROOT / name)
         for name, (doc, containing) in DOC_FILES.items():
             (path / name).write_text(yaml_block(doc, containing))
+        for name, source in STAND_INS.items():
+            (path / name).write_text((ROOT / source).read_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
         env.update(
             PYTHONPATH=str(ROOT),
             SHOAL_REDIS_URL=redis_url,
             SHOAL_METRICS_PORT="0",
             SHOAL_HEALTH_PORT="0",
+            SHOAL_HEALTH_FILE=str(path / "health"),
             PROMETHEUS_MULTIPROC_DIR=str(path / "prom"),
         )
         (path / "prom").mkdir()
@@ -85,7 +104,7 @@ class Sandbox:
 
     def argv(self, command: str) -> tuple[dict[str, str], list[str]]:
         """The environment and argv that run ``command`` (``VAR=value`` words lead)."""
-        words = shlex.split(self.fill(command))
+        words = shlex.split(self.fill(redirect(command)[0]))
         bad = [w for w in words if w in SHELL_SYNTAX]
         assert not bad, f"{command!r}: shell syntax {bad} (list it in NOT_RUN_HERE)"
         env = dict(self.env)
@@ -101,7 +120,7 @@ class Sandbox:
 
     def run(self, command: str, *, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
         env, argv = self.argv(command)
-        return subprocess.run(
+        done = subprocess.run(
             argv,
             cwd=self.path,
             env=env,
@@ -110,6 +129,10 @@ class Sandbox:
             timeout=timeout_s,
             check=False,
         )
+        target = redirect(command)[1]
+        if target:
+            (self.path / target).write_text(done.stdout)
+        return done
 
     def ok(self, command: str, *, timeout_s: float = 120) -> str:
         """Run ``command``; assert exit code 0 and hand back its stdout."""

@@ -10,17 +10,44 @@ import pytest
 import redis
 
 from tests.docs import collect
-from tests.docs.runs import PREFIX_RUNNERS, RUNNERS, runner_for
+from tests.docs.registry import PREFIX_RUNNERS, RUNNERS, runner_for
 from tests.docs.sandbox import Sandbox
 from tests.docs.snippet_runs import PRELUDES, SNIPPET_RUNNERS
 from tests.support.procs import ProcessTracker
 from tests.support.redis_server import RedisServer
 
 CLUSTER = "needs a Kubernetes cluster (tests/e2e runs the chart on one: make e2e)"
+E2E = "builds and starts a Kubernetes control plane from source; many minutes (make e2e)"
+BENCH = "a benchmark: minutes of timed runs, figures in docs/benchmarks.md (make bench)"
 NOT_RUN_HERE: dict[str, str] = {
     "make demo": "runs until Ctrl-C with a live view (tests/integration/demo runs `shoal demo`)",
     "make test": "the whole test suite, this test included; many minutes",
-    "make e2e": "builds and starts a Kubernetes control plane; about 7 minutes",
+    "make lint": "ruff, mypy and import-linter over the whole tree; CI runs it as its own step",
+    "make e2e": E2E,
+    "time make e2e": E2E,
+    "time scripts/e2e-tools.sh": E2E,
+    "go build": E2E,
+    "go install": E2E,
+    "go install pkg@version": E2E,
+    "go mod tidy": E2E,
+    "pytest -m e2e tests/e2e/test_X.py": E2E,
+    "make bench": BENCH,
+    "python -m bench.run_all": BENCH,
+    "python -m bench.worker_throughput": BENCH,
+    "python -m bench.worker_throughput --variants shoal,plain --rounds 5": BENCH,
+    "python -m bench.gevent_io": BENCH,
+    "python -m bench.autoscaler_bench": BENCH,
+    "python -m bench.simulate_bench": BENCH,
+    "python -m tests.chart.render_k8s": (
+        "rewrites k8s/base in the shared working tree; tests/chart/test_k8s.py runs its --check"
+    ),
+    "shoal beat --schedules /etc/shoal/schedules.yaml": (
+        "the path the chart mounts in a beat pod; the same command on docs/beat.md's file runs"
+    ),
+    "helm template shoal charts/shoal -n NS -f values.yaml": (
+        "a synopsis (NS, the reader's values.yaml); the docs' own values files render in "
+        "test_cluster_inputs.py"
+    ),
     "docker build -t ghcr.io/shoal/shoal:0.1.0 .": "needs a Docker engine (none here)",
     "kubectl create namespace shoal": CLUSTER,
     "kubectl -n shoal create secret generic shoal-redis --from-literal=password='s3cret'": CLUSTER,
@@ -33,10 +60,26 @@ NOT_RUN_HERE: dict[str, str] = {
     "kubectl -n shoal logs deploy/shoal-autoscaler -f": CLUSTER,
     "kubectl -n shoal exec deploy/shoal-worker-default -- shoal dlq list": CLUSTER,
     "kubectl kustomize k8s/overlays/example | kubectl apply -f -": CLUSTER,
+    "helm install shoal charts/shoal -f values.yaml": CLUSTER,
+    "helm install": CLUSTER,
+    "helm upgrade": CLUSTER,
+    "helm rollback": CLUSTER,
+    "kubectl auth can-i": CLUSTER,
+    "kubectl create token": CLUSTER,
+    "kubectl get deploy,rs,pods,lease -o wide": CLUSTER,
 }
 """Command -> why it cannot run on this machine. Every other doc command is run below."""
 
-COMMANDS = sorted({c.text: c for c in collect.commands()}.values(), key=lambda c: c.text)
+
+def unique(commands: list[collect.Command]) -> list[collect.Command]:
+    """One per text, the first found (fenced blocks first: they carry the output shown)."""
+    first: dict[str, collect.Command] = {}
+    for command in commands:
+        first.setdefault(command.text, command)
+    return sorted(first.values(), key=lambda c: c.text)
+
+
+COMMANDS = unique(collect.commands() + collect.all_inline_commands())
 RUN = [c for c in COMMANDS if c.text not in NOT_RUN_HERE]
 SNIPPETS = collect.snippets()
 
@@ -53,7 +96,7 @@ def sandbox(
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("command", RUN, ids=[c.text[:60] for c in RUN])
 def test_doc_command_runs(command: collect.Command, sandbox: Sandbox) -> None:
-    runner = runner_for(command.text)
+    runner = runner_for(command)
     assert runner, (
         f"{command.doc}:{command.line}: nothing runs {command.text!r}: add a runner in "
         "tests/docs/runs.py, or list it in NOT_RUN_HERE with the reason it cannot run here"
@@ -71,7 +114,8 @@ def test_doc_snippet_runs(snippet: collect.Snippet, sandbox: Sandbox) -> None:
 
 def test_the_docs_have_commands_to_run_and_to_list() -> None:
     assert len(COMMANDS) == len(RUN) + len(NOT_RUN_HERE)
-    assert len(RUN) >= 14
+    assert len(RUN) >= 40
+    assert sum(c.inline for c in RUN) >= 20
     assert {c.doc for c in RUN} >= {"docs/beat.md", "docs/publishing.md", "docs/simulate.md"}
     assert len(SNIPPETS) >= 2
 
@@ -86,7 +130,7 @@ def test_every_runner_runs_a_doc_command_and_none_is_also_listed_as_not_run() ->
     texts = {c.text for c in COMMANDS}
     assert sorted(set(RUNNERS) - texts) == []
     assert [p for p in PREFIX_RUNNERS if not any(t.startswith(p) for t in texts)] == []
-    assert sorted(t for t in NOT_RUN_HERE if runner_for(t)) == []
+    assert sorted(c.text for c in COMMANDS if c.text in NOT_RUN_HERE and runner_for(c)) == []
     keys = {s.key for s in SNIPPETS}
     assert sorted(set(SNIPPET_RUNNERS) - keys) == []
     assert sorted(set(PRELUDES) - keys) == []
