@@ -83,11 +83,16 @@ class _Tracker:
         self.offsets = offsets
         self.row_starts = np.arange(queues, dtype=np.int64) * steps
 
-    def arrival_step(self, index: IntArray) -> IntArray:
-        """The step in which task number ``index + 1`` of each queue was published."""
-        found = np.searchsorted(self.flat, index + self.offsets, side="right")
-        steps: IntArray = found - self.row_starts
-        return steps
+    def arrival_step(self, index: IntArray, queues: IntArray | None = None) -> IntArray:
+        """The step in which task number ``index + 1`` of each queue (or of ``queues``) was
+        published."""
+        if queues is None:
+            found = np.searchsorted(self.flat, index + self.offsets, side="right")
+            steps: IntArray = found - self.row_starts
+            return steps
+        found = np.searchsorted(self.flat, index + self.offsets[queues], side="right")
+        some: IntArray = found - self.row_starts[queues]
+        return some
 
 
 def _view(
@@ -105,8 +110,11 @@ def _view(
     reserved = np.minimum(np.maximum(held - busy, 0), waiting)
     in_list = waiting - reserved
     started = published - waiting
-    oldest_step = tracker.arrival_step(started + reserved)
-    age = np.where(in_list > 0, (t - oldest_step) * settings.step_s, 0.0)
+    age = np.zeros(in_list.shape)
+    listed = np.flatnonzero(in_list)  # only queues with a task in the list have an oldest
+    if listed.size:
+        oldest_step = tracker.arrival_step((started + reserved)[listed], listed)
+        age[listed] = (t - oldest_step) * settings.step_s
     base = in_list
     if settings.priority_fraction:
         base = in_list - np.floor(in_list * settings.priority_fraction).astype(np.int64)
