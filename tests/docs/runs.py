@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from tests.docs.collect import Command, all_blocks
-from tests.docs.sandbox import Sandbox
+from tests.docs.sandbox import Sandbox, redirect
 from tests.support.procs import wait_for
 from workers.deadletter import DeadLetterReason, DeadLetterStore, OriginalMessage, make_entry
 
@@ -57,6 +57,9 @@ def run_simulate(cmd: Command, sb: Sandbox) -> None:
         assert sum(line.split() == header for line in lines) == len(policies)
         rows = [line.split()[0] for line in lines if line.split()[:1] and line.split()[0] in queues]
         assert rows == queues * len(policies)
+    target = redirect(cmd.text)[1]
+    if target:  # ``> before.json`` keeps what was printed
+        assert (sb.path / target).read_text() == out
     for plot in option_values(cmd.text, "--plot"):
         data = (sb.path / plot).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000

@@ -8,7 +8,8 @@ repository and this test session's Redis in ``SHOAL_REDIS_URL``.
 What the docs leave to the reader is filled in by one mapping each:
 
 - ``PROGRAMS``: the first word of a command -> what runs (``shoal`` is
-  ``python -m workers.cli``; helm, promtool and kubectl are the real tools).
+  ``python -m workers.cli``; helm, promtool and kubectl are the real tools; where kubectl is
+  missing, ``kubectl kustomize`` is the ``kustomize build`` scripts/go-tools.sh builds).
 - ``PLACEHOLDERS``: text in a doc that names the reader's own Redis -> this session's Redis.
 - ``STAND_INS``: files the reader brings (``day.csv``) -> the repository's examples.
 - ``EXTRA_ARGS``: options a long-running command gets here so it does not take a fixed port.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -50,7 +52,7 @@ PROGRAMS: dict[str, Callable[[], list[str]]] = {
     "python": lambda: [sys.executable],
     "helm": lambda: [require_tool("helm")],
     "promtool": lambda: [require_tool("promtool")],
-    "kubectl": lambda: [require_tool("kubectl")],
+    "kubectl": lambda: [shutil.which("kubectl") or require_tool("kubectl")],
 }
 PLACEHOLDERS = ("redis://redis.shoal:6379/0",)
 """Redis URLs the docs show; each becomes this session's Redis."""
@@ -116,6 +118,8 @@ class Sandbox:
         program = PROGRAMS.get(words[0])
         assert program, f"{command!r}: no program {words[0]!r} in PROGRAMS"
         extra = [a for p, args in EXTRA_ARGS.items() if command.startswith(p) for a in args]
+        if words[:2] == ["kubectl", "kustomize"] and not shutil.which("kubectl"):
+            return env, [require_tool("kustomize"), "build", *words[2:]]
         return env, [*program(), *words[1:], *extra]
 
     def run(self, command: str, *, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:

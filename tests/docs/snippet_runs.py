@@ -29,9 +29,21 @@ PRELUDES = {
 }
 
 
+ROUTED = {
+    # task name, kwargs -> the queue the snippet's routes and hook send it to
+    ("billing.charge", 20_000): "billing-large",
+    ("billing.invoices.send_email", 0): "invoices",
+    ("crm.send_email", 0): "emails",
+}
+"""More publishes after the snippet's own: the route table's first match wins, the hook first."""
+
+
 def run_publisher(snippet: Snippet, sb: Sandbox) -> None:
     """The kit routes ``billing.charge`` to ``billing`` and priority 9 to its most urgent list."""
-    (sb.path / "publish.py").write_text(sb.fill(snippet.code))
+    more = "".join(
+        f"app.send_task({name!r}, kwargs={{'amount': {amount}}})\n" for name, amount in ROUTED
+    )
+    (sb.path / "publish.py").write_text(sb.fill(snippet.code) + more)
     sb.ok("python publish.py", timeout_s=60)
     lists = priority_lists("billing", DEFAULT_PRIORITY_STEPS, DEFAULT_SEP)
     lengths = {name: sb.client.llen(name) for name in lists}
@@ -41,6 +53,9 @@ def run_publisher(snippet: Snippet, sb: Sandbox) -> None:
     assert message["headers"]["task"] == "billing.charge"
     assert isinstance(message["headers"]["published_at"], float)
     assert message["properties"]["priority"] == 9
+    for (name, _), queue in ROUTED.items():
+        tasks = [json.loads(raw)["headers"]["task"] for raw in sb.client.lrange(queue, 0, -1)]
+        assert tasks == [name], queue
 
 
 def run_retrying_task(snippet: Snippet, sb: Sandbox) -> None:

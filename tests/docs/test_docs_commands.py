@@ -99,7 +99,7 @@ def test_doc_command_runs(command: collect.Command, sandbox: Sandbox) -> None:
     runner = runner_for(command)
     assert runner, (
         f"{command.doc}:{command.line}: nothing runs {command.text!r}: add a runner in "
-        "tests/docs/runs.py, or list it in NOT_RUN_HERE with the reason it cannot run here"
+        "tests/docs/registry.py, or list it in NOT_RUN_HERE with the reason it cannot run here"
     )
     runner(command, sandbox)
 
