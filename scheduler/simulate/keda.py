@@ -50,6 +50,8 @@ class HpaState:
     """One queue's HPA and KEDA memory: recommendations, recent scale events, last activity."""
 
     recommendations: deque[tuple[float, int]] = field(default_factory=deque)
+    """(time, replicas) of the stabilization window, decreasing in replicas: the first is
+    the window's highest (the ones below a later one are dropped, as they never will be)."""
     events: deque[tuple[float, int]] = field(default_factory=deque)
     last_active_s: float | None = None
 
@@ -73,11 +75,15 @@ def hpa_desired(
 ) -> int:
     """One HPA sync for one queue (``current`` > 0): stabilized, rate-limited, bounded."""
     raw = hpa_recommendation(metric, current, settings)
-    state.recommendations.append((now_s, raw))
+    recommendations = state.recommendations
+    # kept decreasing: an older recommendation not above a newer one is never the window's max
+    while recommendations and recommendations[-1][1] <= raw:
+        recommendations.pop()
+    recommendations.append((now_s, raw))
     cutoff = now_s - settings.scale_down_stabilization_s
-    while state.recommendations and state.recommendations[0][0] < cutoff:
-        state.recommendations.popleft()
-    down = max(rec for _, rec in state.recommendations)
+    while recommendations[0][0] < cutoff:
+        recommendations.popleft()
+    down = recommendations[0][1]  # the highest recommendation of the window
     desired = min(max(current, raw), down)
     horizon = now_s - max(settings.scale_up_period_s, settings.scale_down_period_s)
     while state.events and state.events[0][0] <= horizon:
@@ -121,9 +127,11 @@ class KedaController:
         operator_runs = view.now_s >= self._next_operator_s
         if operator_runs:
             self._next_operator_s = view.now_s + self.settings.polling_interval_s
+        replicas = view.replicas.tolist()
+        metrics = view.base_backlog.tolist()
         for i, spec in enumerate(self.queues):
-            current = int(view.replicas[i])
-            metric = int(view.base_backlog[i])
+            current = replicas[i]
+            metric = metrics[i]
             if operator_runs:
                 target = self._operator(i, spec, metric, current, view.now_s)
             elif current > 0:
