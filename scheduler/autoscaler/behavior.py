@@ -16,55 +16,39 @@ from __future__ import annotations
 import math
 
 from scheduler.autoscaler.config import PolicyType, ScalingRules, SelectPolicy
-from scheduler.autoscaler.model import Recommendation, ScaleEvent
+from scheduler.autoscaler.model import Recent, Recommendation, ScaleEvent
 
 
 def stabilize(
     raw: int,
     current: int,
-    recommendations: tuple[Recommendation, ...],
+    recent: Recent,
     *,
     up: ScalingRules,
     down: ScalingRules,
     now: float,
-) -> tuple[int, tuple[Recommendation, ...]]:
-    """The stabilized replicas and the recommendations to keep (``raw`` added)."""
-    up_cutoff = now - up.stabilization_window_s
-    down_cutoff = now - down.stabilization_window_s
-    up_rec = down_rec = raw
-    for rec in recommendations:
-        value = rec.replicas
-        if value < up_rec and rec.at > up_cutoff:
-            up_rec = value
-        if value > down_rec and rec.at > down_cutoff:
-            down_rec = value
-    result = min(max(current, up_rec), down_rec)
-    keep_after = now - max(up.stabilization_window_s, down.stabilization_window_s)
-    kept = [r for r in recommendations if r.at > keep_after]
-    kept.append(Recommendation(at=now, replicas=raw))
-    return result, undominated(kept)
+) -> tuple[int, Recent]:
+    """The stabilized replicas and the recommendations to keep (``raw`` added).
 
-
-def undominated(recommendations: list[Recommendation]) -> tuple[Recommendation, ...]:
-    """The recommendations a window can still need, oldest first.
-
-    A recommendation followed by a later one at least as high can never be a window's maximum
-    (the later one stays in every window longer), and one followed by a later one at least as
-    low never its minimum; one that is both is dropped. Under a steady load one entry remains,
-    so the history stays short however long the windows are. The answers are unchanged.
+    The HPA keeps every raw recommendation and, at each sync, takes the lowest within the
+    scaleUp window and the highest within the scaleDown window. Only some can ever be that
+    answer: a recommendation followed by a later one at least as high is never a window's
+    highest again (the later one stays in every window longer), and one followed by a later one
+    at least as low never its lowest. So :class:`Recent` keeps, per window, the sliding-window
+    maximum (``highs``, falling over time) and minimum (``lows``, rising): the first entry still
+    in its window is the answer, and dropping the entries ``raw`` dominates is one pass. Under
+    a steady load each holds one entry, however long the windows; the answers are the HPA's.
     """
-    out: list[Recommendation] = []
-    later_max = later_min = recommendations[-1].replicas if recommendations else 0
-    for rec in reversed(recommendations):
-        value = rec.replicas
-        if not out or value > later_max or value < later_min:
-            out.append(rec)
-        if value > later_max:
-            later_max = value
-        elif value < later_min:
-            later_min = value
-    out.reverse()
-    return tuple(out)
+    down_cutoff = now - down.stabilization_window_s
+    highs = [r for r in recent.highs if r.at > down_cutoff and r.replicas > raw]
+    down_rec = highs[0].replicas if highs else raw
+    up_cutoff = now - up.stabilization_window_s
+    lows = [r for r in recent.lows if r.at > up_cutoff and r.replicas < raw]
+    up_rec = lows[0].replicas if lows else raw
+    latest = Recommendation(now, raw)
+    highs.append(latest)
+    lows.append(latest)
+    return min(max(current, up_rec), down_rec), Recent(tuple(highs), tuple(lows))
 
 
 def changes_in_period(

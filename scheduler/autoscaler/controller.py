@@ -170,7 +170,7 @@ class Controller:
                 self.metrics.scale_errors.labels(queue.name).inc()
             # The change did not happen: forget its event so the rate policies stay true.
             state = decision.state
-            self.states[queue.name] = replace(state, events=state.events[:-1])
+            self.states[queue.name] = state._replace(events=state.events[:-1])
             return replace(outcome, error=str(exc))
         log.info(
             "%s: %d -> %d (%s: %s)",

@@ -1,12 +1,13 @@
 """What the policy reads and returns: one queue's observation, its memory, and a decision.
 
-All frozen; time is a float of seconds on any one clock the caller keeps consistent (the
-controller uses the monotonic clock, the simulator its own), never read here.
+All immutable named tuples (the policy builds several per queue per poll, and the simulator
+millions per run: a named tuple costs a fraction of a frozen dataclass to build); time is a
+float of seconds on any one clock the caller keeps consistent (the controller uses the
+monotonic clock, the simulator its own), never read here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -46,8 +47,7 @@ class Reason(StrEnum):
     """autoscaling.enabled is false: the controller leaves replicas alone."""
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """What a queue source measured for one queue; the controller adds the current replicas."""
 
     backlog: int = 0
@@ -63,8 +63,7 @@ class Reading:
         return cls(ok=False, error=error)
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """One queue at one instant. ``ok=False`` means the observation failed (counts unknown)."""
 
     backlog: int = 0
@@ -87,12 +86,12 @@ class Observation:
         if not reading.ok:
             return cls.failed(current_replicas)
         return cls(
-            backlog=reading.backlog,
-            in_flight=reading.in_flight,
-            oldest_age_s=reading.oldest_age_s,
-            arrival_rate_per_s=reading.arrival_rate_per_s,
-            completion_rate_per_s=reading.completion_rate_per_s,
-            current_replicas=current_replicas,
+            reading.backlog,
+            reading.in_flight,
+            reading.oldest_age_s,
+            reading.arrival_rate_per_s,
+            reading.completion_rate_per_s,
+            current_replicas,
         )
 
 
@@ -111,11 +110,20 @@ class ScaleEvent(NamedTuple):
     """Positive for a scale-up, negative for a scale-down."""
 
 
-@dataclass(frozen=True)
-class QueueState:
+class Recent(NamedTuple):
+    """The raw recommendations the stabilization windows can still need (see ``stabilize``)."""
+
+    highs: tuple[Recommendation, ...] = ()
+    """Within the scaleDown window, each higher than every later one: the first is the
+    window's highest."""
+    lows: tuple[Recommendation, ...] = ()
+    """Within the scaleUp window, each lower than every later one: the first is the lowest."""
+
+
+class QueueState(NamedTuple):
     """The policy's memory for one queue, returned with every decision."""
 
-    recommendations: tuple[Recommendation, ...] = ()
+    recommendations: Recent = Recent()
     events: tuple[ScaleEvent, ...] = ()
     last_active_at: float | None = None
     """Last time work waited or was in flight (None: not observed yet)."""
@@ -128,12 +136,27 @@ class QueueState:
         return cls()
 
     def with_failure(self) -> QueueState:
-        return replace(self, consecutive_failures=self.consecutive_failures + 1)
+        return self._replace(consecutive_failures=self.consecutive_failures + 1)
 
 
-@dataclass(frozen=True)
-class Decision:
+Note = tuple[str, tuple[object, ...]]
+"""A piece of a decision's explanation: a printf-style format and its values."""
+
+
+def note(text: str, *values: object) -> Note:
+    return (text, values)
+
+
+class Decision(NamedTuple):
     desired: int
     state: QueueState
     reason: Reason
-    detail: str = ""
+    notes: tuple[Note, ...] = ()
+    """What led to the number, step by step; formatted only when :attr:`detail` is read (the
+    controller reads it for changes and the status, the simulator hardly ever)."""
+
+    @property
+    def detail(self) -> str:
+        """The notes as one line a person can read, e.g. ``waiting 300 + in flight 0 over 100
+        per replica -> 3; scaleUp policies allow 2``."""
+        return "; ".join(text % values for text, values in self.notes)

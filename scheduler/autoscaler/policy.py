@@ -16,84 +16,148 @@ Steps, in order (each may set the reason of the decision):
 
 A failed observation holds the replicas; after ``failureThreshold`` failures in a row it moves
 to ``fallbackReplicas`` if set, never below the current replicas.
+
+The controller calls ``decide`` for every queue at every poll and the simulator millions of
+times a run, so the steps pass plain ``(replicas, reason, notes)`` triples and the explanation
+stays unformatted (:class:`~scheduler.autoscaler.model.Note`) until someone reads it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-from typing import NamedTuple
 
 from scheduler.autoscaler.behavior import limit_rate, prune_events, stabilize
 from scheduler.autoscaler.config import QueuePolicy
-from scheduler.autoscaler.model import Decision, Observation, QueueState, Reason, ScaleEvent
+from scheduler.autoscaler.model import (
+    Decision,
+    Note,
+    Observation,
+    QueueState,
+    Reason,
+    Recent,
+    Recommendation,
+    ScaleEvent,
+)
 
 MAX_SANE_REPLICAS = 1_000_000.0  # a bound for the arithmetic; maxReplicas caps the result
 
-__all__ = ["backlog_replicas", "decide", "in_flight_floor", "latency_replicas"]
+__all__ = [
+    "backlog_replicas",
+    "carry_quiet",
+    "decide",
+    "in_flight_floor",
+    "latency_replicas",
+    "quiet_until",
+]
 
+_Step = tuple[int, Reason, tuple[Note, ...]]
 
-class _Step(NamedTuple):
-    replicas: int
-    reason: Reason
-    detail: str
+_DISABLED = (("autoscaling.enabled: false", ()),)
+_STEADY_REASONS = (Reason.BACKLOG, Reason.LATENCY)
 
 
 def decide(obs: Observation, state: QueueState, policy: QueuePolicy, now: float) -> Decision:
     """The replicas ``policy`` wants for ``obs`` at ``now``, the new state, and why."""
     if not policy.enabled:
-        return Decision(obs.current_replicas, state, Reason.DISABLED, "autoscaling.enabled: false")
+        return Decision(obs.current_replicas, state, Reason.DISABLED, _DISABLED)
     if not obs.ok:
         return _on_failure(obs, state, policy, now)
-    state = _remember(obs, state, policy, now)
-    step = _targets(obs, state, policy)
-    step = _zero_rules(step, obs, state, policy, now)
-    step = _bounds(step, obs, policy)
+    current = obs.current_replicas
+    last_active = state.last_active_at
+    if obs.backlog > 0 or obs.in_flight > 0 or last_active is None:
+        last_active = now
+    capacity = _capacity(obs, state.capacity_per_replica_per_s, policy)
+    step = _targets(obs, capacity, policy)
+    step = _zero_rules(step, obs, now - last_active, policy)
+    replicas, reason, notes = _bounds(step, obs, policy)
     stabilized, recs = stabilize(
-        step.replicas,
-        obs.current_replicas,
+        replicas,
+        current,
         state.recommendations,
         up=policy.scale_up,
         down=policy.scale_down,
         now=now,
     )
-    if stabilized != step.replicas:
-        step = _Step(
-            stabilized,
-            Reason.STABILIZATION,
-            f"{step.detail}; held at {stabilized} by the stabilization window",
+    if stabilized != replicas:
+        replicas, reason = stabilized, Reason.STABILIZATION
+        notes = (*notes, ("held at %d by the stabilization window", (stabilized,)))
+    events = state.events
+    if events:
+        events = prune_events(events, policy.scale_up, policy.scale_down, now)
+    if replicas != current:
+        limited = limit_rate(
+            replicas, current, events, up=policy.scale_up, down=policy.scale_down, now=now
         )
-    events = prune_events(state.events, policy.scale_up, policy.scale_down, now)
-    limited = limit_rate(
-        step.replicas,
-        obs.current_replicas,
-        events,
-        up=policy.scale_up,
-        down=policy.scale_down,
-        now=now,
-    )
-    if limited != step.replicas:
-        way = "scaleUp" if step.replicas > obs.current_replicas else "scaleDown"
-        step = _Step(limited, Reason.RATE_LIMITED, f"{step.detail}; {way} policies allow {limited}")
-    step = _invariants(step, obs, policy)
-    if step.replicas == obs.current_replicas and step.reason in (Reason.BACKLOG, Reason.LATENCY):
-        step = step._replace(reason=Reason.STEADY)
-    change = step.replicas - obs.current_replicas
-    if change:
-        events = (*events, ScaleEvent(at=now, change=change))
-    new_state = QueueState(
-        recommendations=recs,
-        events=events,
-        last_active_at=state.last_active_at,
-        consecutive_failures=0,
-        capacity_per_replica_per_s=state.capacity_per_replica_per_s,
-    )
-    return Decision(step.replicas, new_state, step.reason, step.detail)
+        if limited != replicas:
+            way = "scaleUp" if replicas > current else "scaleDown"
+            notes = (*notes, ("%s policies allow %d", (way, limited)))
+            replicas, reason = limited, Reason.RATE_LIMITED
+    replicas, reason, notes = _invariants((replicas, reason, notes), obs, policy)
+    if replicas == current:
+        if reason in _STEADY_REASONS:
+            reason = Reason.STEADY
+    else:
+        events = (*events, ScaleEvent(now, replicas - current))
+    return Decision(replicas, QueueState(recs, events, last_active, 0, capacity), reason, notes)
+
+
+def quiet_until(obs: Observation, decision: Decision, policy: QueuePolicy) -> float:
+    """Until when ``decision`` stays the answer to ``obs`` asked again, if ``obs`` is quiet.
+
+    Quiet: nothing waits, nothing is in flight, and ``decision`` kept the replicas there are.
+    Asked again at any ``t`` before the returned time with that observation (rates aside: with
+    nothing waiting they size nothing), ``decide`` answers the same replicas and reason, and a
+    state that :func:`carry_quiet` gives without asking. Before it, only the cooldown can end
+    (above zero) or a recommendation other than the latest leave its stabilization
+    window; nothing else in ``decide`` depends on the time. ``-inf`` when ``obs`` is not quiet.
+    The simulator uses this to skip the quiet polls of a day of traffic, with the same result.
+    """
+    if not policy.enabled:
+        return math.inf
+    current = obs.current_replicas
+    state = decision.state
+    last_active = state.last_active_at
+    highs, lows = state.recommendations
+    if (
+        not obs.ok
+        or obs.backlog
+        or obs.in_flight
+        or decision.desired != current
+        or decision.reason is Reason.RATE_LIMITED  # it lifts as scale events age
+        or _wakes(obs, policy)
+        or last_active is None
+        or not highs
+    ):
+        return -math.inf
+    until = math.inf
+    cooled_at = last_active + policy.cooldown_s
+    if current > 0 and cooled_at > highs[-1].at:  # the latest recommendation is dated now
+        until = cooled_at
+    down_s = policy.scale_down.stabilization_window_s
+    for rec in highs[:-1]:
+        until = min(until, rec.at + down_s)
+    up_s = policy.scale_up.stabilization_window_s
+    for rec in lows[:-1]:
+        until = min(until, rec.at + up_s)
+    return until
+
+
+def carry_quiet(state: QueueState, at: float) -> QueueState:
+    """The state ``decide`` would have returned had it answered the same quiet observation at
+    every poll up to ``at`` (before :func:`quiet_until`): its latest recommendation, repeated,
+    is the one dated ``at``. (Scale events it would have pruned are pruned by the next call.)
+    """
+    highs, lows = state.recommendations
+    if not highs:
+        return state
+    latest = Recommendation(at, highs[-1].replicas)
+    recent = Recent((*highs[:-1], latest), (*lows[:-1], latest))
+    return state._replace(recommendations=recent)
 
 
 def in_flight_floor(in_flight: int, policy: QueuePolicy) -> int:
     """Replicas the work in flight needs, capped at maxReplicas."""
-    return min(math.ceil(in_flight / policy.concurrency), policy.max_replicas)
+    return min(-(-in_flight // policy.concurrency), policy.max_replicas)
 
 
 def backlog_replicas(obs: Observation, policy: QueuePolicy) -> int | None:
@@ -110,12 +174,15 @@ def latency_replicas(obs: Observation, state: QueueState, policy: QueuePolicy) -
     Without a learnt capacity (no completions seen under load yet) it asks for what there is,
     at least one replica while work waits.
     """
+    return _latency(obs, state.capacity_per_replica_per_s, policy)
+
+
+def _latency(obs: Observation, capacity: float | None, policy: QueuePolicy) -> int | None:
     target = policy.target_latency_s
     if target is None:
         return None
     if obs.backlog == 0 and obs.in_flight == 0:
         return 0
-    capacity = state.capacity_per_replica_per_s
     if not capacity:
         return max(obs.current_replicas, 1)
     needed = obs.arrival_rate_per_s + obs.backlog / target
@@ -126,134 +193,125 @@ def _ceil(value: float) -> int:
     return math.ceil(round(value, 9))
 
 
-def _remember(obs: Observation, state: QueueState, policy: QueuePolicy, now: float) -> QueueState:
-    working = obs.backlog > 0 or obs.in_flight > 0
-    last_active = now if working or state.last_active_at is None else state.last_active_at
-    capacity = state.capacity_per_replica_per_s
-    if obs.current_replicas > 0 and obs.backlog > 0 and obs.completion_rate_per_s > 0:
-        busy = min(max(math.ceil(obs.in_flight / policy.concurrency), 1), obs.current_replicas)
-        capacity = obs.completion_rate_per_s / busy
-    return QueueState(
-        recommendations=state.recommendations,
-        events=state.events,
-        last_active_at=last_active,
-        consecutive_failures=0,
-        capacity_per_replica_per_s=capacity,
-    )
+def _capacity(obs: Observation, learnt: float | None, policy: QueuePolicy) -> float | None:
+    """Tasks one busy replica completes per second, relearnt whenever replicas work a backlog."""
+    current = obs.current_replicas
+    if current > 0 and obs.backlog > 0 and obs.completion_rate_per_s > 0:
+        busy = min(max(-(-obs.in_flight // policy.concurrency), 1), current)
+        return obs.completion_rate_per_s / busy
+    return learnt
 
 
-def _targets(obs: Observation, state: QueueState, policy: QueuePolicy) -> _Step:
+def _targets(obs: Observation, capacity: float | None, policy: QueuePolicy) -> _Step:
     by_backlog = backlog_replicas(obs, policy)
-    by_latency = latency_replicas(obs, state, policy)
-    work = f"waiting {obs.backlog} + in flight {obs.in_flight}"
+    by_latency = _latency(obs, capacity, policy)
     if by_latency is not None and (by_backlog is None or by_latency > by_backlog):
-        rates = f"arrivals {obs.arrival_rate_per_s:.1f}/s"
-        return _Step(
+        text = "waiting %d + in flight %d, arrivals %.1f/s, within %gs -> %d"
+        values = (
+            obs.backlog,
+            obs.in_flight,
+            obs.arrival_rate_per_s,
+            policy.target_latency_s,
             by_latency,
-            Reason.LATENCY,
-            f"{work}, {rates}, within {policy.target_latency_s:g}s -> {by_latency}",
         )
+        return by_latency, Reason.LATENCY, ((text, values),)
     assert by_backlog is not None  # the config requires one target
-    return _Step(
-        by_backlog,
-        Reason.BACKLOG,
-        f"{work} over {policy.target_backlog_per_replica:g} per replica -> {by_backlog}",
-    )
+    text = "waiting %d + in flight %d over %g per replica -> %d"
+    sized = (obs.backlog, obs.in_flight, policy.target_backlog_per_replica, by_backlog)
+    return by_backlog, Reason.BACKLOG, ((text, sized),)
 
 
 def _wakes(obs: Observation, policy: QueuePolicy) -> bool:
-    late = (
-        policy.target_latency_s is not None
-        and obs.oldest_age_s is not None
-        and obs.oldest_age_s >= policy.target_latency_s
-    )
-    return obs.in_flight > 0 or obs.backlog > policy.activation_backlog or late
+    if obs.in_flight > 0 or obs.backlog > policy.activation_backlog:
+        return True
+    target = policy.target_latency_s
+    age = obs.oldest_age_s
+    return target is not None and age is not None and age >= target
 
 
-def _zero_rules(
-    step: _Step, obs: Observation, state: QueueState, policy: QueuePolicy, now: float
-) -> _Step:
+def _zero_rules(step: _Step, obs: Observation, idle_s: float, policy: QueuePolicy) -> _Step:
+    replicas, _, notes = step
     if obs.current_replicas == 0:
         if not _wakes(obs, policy):
-            return _Step(
-                0,
-                Reason.IDLE,
-                f"waiting {obs.backlog} <= activationBacklog {policy.activation_backlog}",
-            )
-        if step.replicas <= 1:
-            return _Step(1, Reason.ACTIVATION, f"{step.detail}; waking from zero")
+            text = "waiting %d <= activationBacklog %d"
+            return 0, Reason.IDLE, ((text, (obs.backlog, policy.activation_backlog)),)
+        if replicas <= 1:
+            return 1, Reason.ACTIVATION, (*notes, ("waking from zero", ()))
         return step
-    if step.replicas > 0:
+    if replicas > 0:
         return step
-    idle_s = now - (state.last_active_at if state.last_active_at is not None else now)
     if idle_s < policy.cooldown_s:
-        return _Step(
-            1, Reason.COOLDOWN, f"idle {idle_s:.0f}s < cooldownSeconds {policy.cooldown_s:g}"
+        return (
+            1,
+            Reason.COOLDOWN,
+            (("idle %.0fs < cooldownSeconds %g", (idle_s, policy.cooldown_s)),),
         )
-    return _Step(
-        0, Reason.SCALE_TO_ZERO, f"idle {idle_s:.0f}s >= cooldownSeconds {policy.cooldown_s:g}"
-    )
+    text = "idle %.0fs >= cooldownSeconds %g"
+    return 0, Reason.SCALE_TO_ZERO, ((text, (idle_s, policy.cooldown_s)),)
 
 
 def _bounds(step: _Step, obs: Observation, policy: QueuePolicy) -> _Step:
+    replicas, _, notes = step
+    if replicas > policy.max_replicas:
+        return _capped(notes, policy)
     floor = in_flight_floor(obs.in_flight, policy)
-    if step.replicas > policy.max_replicas:
-        return _Step(
-            policy.max_replicas,
-            Reason.MAX_REPLICAS,
-            f"{step.detail}; capped at maxReplicas {policy.max_replicas}",
-        )
-    if step.replicas < floor:
-        return _Step(
-            floor, Reason.IN_FLIGHT_FLOOR, f"{step.detail}; in flight {obs.in_flight} needs {floor}"
-        )
-    if step.replicas < policy.min_replicas:
-        return _Step(
-            policy.min_replicas,
-            Reason.MIN_REPLICAS,
-            f"{step.detail}; raised to minReplicas {policy.min_replicas}",
-        )
+    if replicas < floor:
+        return _raised_to_floor(notes, obs.in_flight, floor)
+    if replicas < policy.min_replicas:
+        return _raised_to_min(notes, policy)
     return step
 
 
 def _invariants(step: _Step, obs: Observation, policy: QueuePolicy) -> _Step:
     """The rules that hold whatever the settings, applied after the behavior."""
+    replicas, _, notes = step
     floor = in_flight_floor(obs.in_flight, policy)
-    if step.replicas < floor:
-        step = _Step(
-            floor, Reason.IN_FLIGHT_FLOOR, f"{step.detail}; in flight {obs.in_flight} needs {floor}"
-        )
-    if step.replicas == 0 and obs.current_replicas == 0 and _wakes(obs, policy):
-        step = _Step(1, Reason.ACTIVATION, f"{step.detail}; waking from zero")
-    elif step.replicas == 0 and (obs.backlog > 0 or obs.in_flight > 0) and obs.current_replicas:
-        step = _Step(1, Reason.WORK_WAITING, f"{step.detail}; work waits, keeping one replica")
-    if step.replicas > policy.max_replicas:
-        step = _Step(
-            policy.max_replicas,
-            Reason.MAX_REPLICAS,
-            f"{step.detail}; capped at maxReplicas {policy.max_replicas}",
-        )
-    if step.replicas < policy.min_replicas:
-        step = _Step(
-            policy.min_replicas,
-            Reason.MIN_REPLICAS,
-            f"{step.detail}; raised to minReplicas {policy.min_replicas}",
-        )
+    if replicas < floor:
+        step = replicas, _, notes = _raised_to_floor(notes, obs.in_flight, floor)
+    if replicas == 0:
+        if obs.current_replicas == 0:
+            if _wakes(obs, policy):
+                step = replicas, _, notes = 1, Reason.ACTIVATION, (*notes, ("waking from zero", ()))
+        elif obs.backlog > 0 or obs.in_flight > 0:
+            keep = ("work waits, keeping one replica", ())
+            step = replicas, _, notes = 1, Reason.WORK_WAITING, (*notes, keep)
+    if replicas > policy.max_replicas:
+        return _capped(notes, policy)
+    if replicas < policy.min_replicas:
+        return _raised_to_min(notes, policy)
     return step
 
 
+def _capped(notes: tuple[Note, ...], policy: QueuePolicy) -> _Step:
+    cap = policy.max_replicas
+    return cap, Reason.MAX_REPLICAS, (*notes, ("capped at maxReplicas %d", (cap,)))
+
+
+def _raised_to_floor(notes: tuple[Note, ...], in_flight: int, floor: int) -> _Step:
+    return floor, Reason.IN_FLIGHT_FLOOR, (*notes, ("in flight %d needs %d", (in_flight, floor)))
+
+
+def _raised_to_min(notes: tuple[Note, ...], policy: QueuePolicy) -> _Step:
+    least = policy.min_replicas
+    return least, Reason.MIN_REPLICAS, (*notes, ("raised to minReplicas %d", (least,)))
+
+
 def _on_failure(obs: Observation, state: QueueState, policy: QueuePolicy, now: float) -> Decision:
-    state = replace(state.with_failure(), last_active_at=now)
-    failures = state.consecutive_failures
+    events = state.events
+    if events:
+        events = prune_events(events, policy.scale_up, policy.scale_down, now)
+    failures = state.consecutive_failures + 1
+    state = state._replace(consecutive_failures=failures, last_active_at=now, events=events)
     current = obs.current_replicas
     fallback = policy.fallback_replicas
     if fallback is not None and failures >= policy.failure_threshold and fallback > current:
         desired, reason = fallback, Reason.FALLBACK
-        detail = f"{failures} failed observations >= failureThreshold {policy.failure_threshold}"
+        text = "%d failed observations >= failureThreshold %d"
+        why = (text, (failures, policy.failure_threshold))
     else:
         desired, reason = current, Reason.OBSERVATION_FAILED
-        detail = f"{failures} failed observation(s) in a row: holding {current}"
+        why = ("%d failed observation(s) in a row: holding %d", (failures, current))
     desired = min(max(desired, policy.min_replicas), policy.max_replicas)
     if desired != current:
-        state = replace(state, events=(*state.events, ScaleEvent(at=now, change=desired - current)))
-    return Decision(desired, state, reason, detail)
+        state = state._replace(events=(*state.events, ScaleEvent(now, desired - current)))
+    return Decision(desired, state, reason, (why,))

@@ -8,11 +8,11 @@ completed``; completion the growth of ``completed``. Both are smoothed with a ti
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class RateState:
+class RateState(NamedTuple):
     at: float | None = None
     total: int = 0
     completed: int = 0
@@ -51,13 +51,27 @@ def update_rates(
     arrival = max(0.0, (total - state.total) / dt)
     completion = max(0.0, (completed - state.completed) / dt)
     return RateState(
-        at=at,
-        total=total,
-        completed=completed,
-        arrival_per_s=ewma(state.arrival_per_s, arrival, dt, half_life_s),
-        completion_per_s=ewma(state.completion_per_s, completion, dt, half_life_s),
-        backlog_since=since,
+        at,
+        total,
+        completed,
+        ewma(state.arrival_per_s, arrival, dt, half_life_s),
+        ewma(state.completion_per_s, completion, dt, half_life_s),
+        since,
     )
+
+
+def quiet_samples(state: RateState, times: Iterable[float], *, half_life_s: float) -> RateState:
+    """:func:`update_rates` over samples at ``times`` in which nothing waited, was in flight,
+    arrived or completed: the same numbers, without building a state per sample (the
+    simulator replays the quiet polls it skipped with this)."""
+    at, arrival, completion = state.at, state.arrival_per_s, state.completion_per_s
+    for t in times:
+        if at is not None and t > at:
+            dt = t - at
+            arrival = ewma(arrival, 0.0, dt, half_life_s)
+            completion = ewma(completion, 0.0, dt, half_life_s)
+        at = t
+    return RateState(at, state.total, state.completed, arrival, completion, None)
 
 
 def estimate_oldest_age_s(

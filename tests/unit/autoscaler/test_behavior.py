@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from scheduler.autoscaler.behavior import scale_down_limit, scale_up_limit, stabilize
 from scheduler.autoscaler.config import PolicyType, RatePolicy, ScalingRules, SelectPolicy
-from scheduler.autoscaler.model import Recommendation, ScaleEvent
+from scheduler.autoscaler.model import Recent, Recommendation, ScaleEvent
 
 
 def naive_stabilize(
@@ -33,7 +33,7 @@ def test_pruned_history_gives_the_same_answers_as_the_full_one(
 ) -> None:
     up = ScalingRules(up_w, policies=(RatePolicy(PolicyType.PODS, 4, 15),))
     down = ScalingRules(down_w, policies=(RatePolicy(PolicyType.PODS, 4, 15),))
-    kept: tuple[Recommendation, ...] = ()
+    kept = Recent()
     full: list[tuple[float, int]] = []
     now = 0.0
     for dt, raw in seq:
@@ -42,15 +42,18 @@ def test_pruned_history_gives_the_same_answers_as_the_full_one(
         got, kept = stabilize(raw, current, kept, up=up, down=down, now=now)
         assert got == expected
         full.append((now, raw))
-    assert len(kept) <= len(full) or not full
+    highs, lows = kept
+    assert [r.replicas for r in highs] == sorted({r.replicas for r in highs}, reverse=True)
+    assert [r.replicas for r in lows] == sorted({r.replicas for r in lows})
 
 
 def test_a_steady_load_keeps_one_recommendation() -> None:
     rules = ScalingRules(300, policies=(RatePolicy(PolicyType.PODS, 1, 15),))
-    kept: tuple[Recommendation, ...] = ()
+    kept = Recent()
     for i in range(200):
         _, kept = stabilize(5, 5, kept, up=rules, down=rules, now=float(i * 2))
-    assert kept == (Recommendation(at=398.0, replicas=5),)
+    latest = (Recommendation(at=398.0, replicas=5),)
+    assert kept == Recent(highs=latest, lows=latest)
 
 
 def test_rate_limits_follow_the_hpa_formulas() -> None:

@@ -11,6 +11,7 @@ from scheduler.autoscaler.model import (
     Observation,
     QueueState,
     Reason,
+    Recent,
     Recommendation,
     ScaleEvent,
 )
@@ -204,7 +205,7 @@ def test_a_good_observation_resets_the_failure_count() -> None:
 
 def test_scale_down_waits_for_the_stabilization_window() -> None:
     pol = policy()  # scaleDown window 300 s
-    state = QueueState(recommendations=(Recommendation(at=NOW - 100, replicas=10),))
+    state = QueueState(recommendations=Recent(highs=(Recommendation(at=NOW - 100, replicas=10),)))
     held = decide(Observation(backlog=200, current_replicas=10), state, pol, NOW)
     assert (held.desired, held.reason) == (10, Reason.STABILIZATION)
     later = decide(Observation(backlog=200, current_replicas=10), held.state, pol, NOW + 201)
@@ -213,7 +214,7 @@ def test_scale_down_waits_for_the_stabilization_window() -> None:
 
 def test_scale_up_stabilization_takes_the_lowest_recent_recommendation() -> None:
     pol = policy(scale_up=ScalingRules(60, policies=(RatePolicy(PolicyType.PODS, 100, 15),)))
-    state = QueueState(recommendations=(Recommendation(at=NOW - 30, replicas=3),))
+    state = QueueState(recommendations=Recent(lows=(Recommendation(at=NOW - 30, replicas=3),)))
     decision = decide(Observation(backlog=900, current_replicas=2), state, pol, NOW)
     assert (decision.desired, decision.reason) == (3, Reason.STABILIZATION)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.autoscaler.model import Decision, Observation, QueueState, Reason
+from scheduler.autoscaler.model import Decision, Observation, QueueState, Reason, note
 from scheduler.autoscaler.status import record, table
 
 
@@ -11,14 +11,14 @@ def test_one_line_per_queue_with_every_column() -> None:
         "emails",
         "shoal-worker-emails",
         Observation(backlog=1200, in_flight=40, oldest_age_s=95.0, current_replicas=4),
-        Decision(8, QueueState(), Reason.BACKLOG, "..."),
+        Decision(8, QueueState(), Reason.BACKLOG, (note("..."),)),
         at=100.0,
     )
     failed = record(
         "reports",
         "shoal-worker-reports",
         Observation.failed(2),
-        Decision(2, QueueState(), Reason.OBSERVATION_FAILED, "..."),
+        Decision(2, QueueState(), Reason.OBSERVATION_FAILED, (note("..."),)),
         at=100.0,
     )
     assert table([ok, failed], now=103.0).splitlines() == [

@@ -1,0 +1,86 @@
+"""The shoal controller under simulation skips quiet polls and gets the very same run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scheduler.autoscaler.config import queue_policies_from_values
+from scheduler.simulate.controllers import QueueSpec
+from scheduler.simulate.engine import RunResult, SimSettings, simulate
+from scheduler.simulate.shoal_controller import ShoalController
+from scheduler.simulate.trace import Trace
+
+HOURS = 3
+
+
+def day_slice(seed: int) -> tuple[Trace, list[dict[str, object]]]:
+    """Four queues over three hours: steady, spiky, rare bursts and a latency-sized one."""
+    rng = np.random.default_rng(seed)
+    steps = HOURS * 3600
+    t = np.arange(steps)
+    rates = [
+        rng.uniform(2, 10) * (1.2 + np.sin(2 * np.pi * t / steps)),
+        np.where((t % 900) < 30, 6.0, 0.05),
+        np.zeros(steps),
+        np.where((t % 1800) < 120, 3.0, 0.0),
+    ]
+    for start in rng.integers(0, steps - 10, size=4):
+        rates[2][start] = rng.integers(200, 1500)
+    arrivals = np.stack([rng.poisson(r) for r in rates], axis=1).astype(np.int64)
+    service = np.tile([0.3, 3.0, 0.5, 1.0], (steps, 1))
+    behaviour = {
+        "scaleUp": {"stabilizationWindowSeconds": 30},
+        "scaleDown": {
+            "stabilizationWindowSeconds": 120,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}],
+        },
+    }
+    autoscaling: list[dict[str, object]] = [
+        {"targetBacklogPerReplica": 20, "cooldownSeconds": 120},
+        {"targetBacklogPerReplica": 5, "cooldownSeconds": 300, **behaviour},
+        {"targetBacklogPerReplica": 10, "cooldownSeconds": 60, "minReplicas": 1},
+        {"targetLatencySeconds": 20, "cooldownSeconds": 0, "activationBacklog": 1},
+    ]
+    names = ("steady", "spiky", "bursty", "latency")
+    entries = [
+        {
+            "name": name,
+            "pool": "prefork",
+            "concurrency": 4,
+            "autoscaling": {"minReplicas": 0, "maxReplicas": 20, **block},
+        }
+        for name, block in zip(names, autoscaling, strict=True)
+    ]
+    trace = Trace(names, 1.0, arrivals, service, float(steps - 1))
+    return trace, entries
+
+
+def run(
+    trace: Trace, entries: list[dict[str, object]], *, skip_quiet: bool
+) -> tuple[RunResult, int]:
+    policies = list(queue_policies_from_values({"queues": entries}))
+    specs = [
+        QueueSpec(p.name, "prefork", p.concurrency, p.min_replicas, p.max_replicas,
+                  p.target_latency_s, 0)
+        for p in policies
+    ]  # fmt: skip
+    controller = ShoalController(policies, poll_interval_s=2.0, skip_quiet=skip_quiet)
+    return simulate(trace, specs, controller, SimSettings(tail_s=0)), controller.asked
+
+
+def test_skipping_quiet_polls_gives_the_same_run() -> None:
+    trace, entries = day_slice(seed=3)
+    skipped, decided = run(trace, entries, skip_quiet=True)
+    asked, every = run(trace, entries, skip_quiet=False)
+    polls = trace.steps // 2
+    assert every == 4 * polls
+    assert decided < every * 0.6  # most quiet polls were skipped
+    for field in ("waiting", "running", "replicas", "billed", "completed"):
+        assert np.array_equal(getattr(skipped.history, field), getattr(asked.history, field))
+    assert skipped.scale_events.tolist() == asked.scale_events.tolist()
+    assert skipped.reasons == asked.reasons
+    assert all(sum(counts.values()) == polls for counts in skipped.reasons)
+    # Not a vacuous comparison: the run scaled every queue and idled some of them.
+    assert min(skipped.scale_events.tolist()) >= 4
+    idle = sum(counts.get("idle", 0) + counts.get("cooldown", 0) for counts in asked.reasons)
+    assert idle > polls
