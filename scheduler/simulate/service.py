@@ -22,7 +22,8 @@ tasks. Two service-time models, chosen per run:
 
 Scale-in drains: tasks already running on a removed replica finish (they are ``draining``);
 no new task starts beyond the remaining slots. The per-step methods are kept lean (a dozen
-vector operations) because they run 86,400 times for a day.
+vector operations) because they run 86,400 times for a day. ``step`` replaces the ``backlog``
+and ``running`` arrays, it never changes them in place: the engine keeps them as its history.
 """
 
 from __future__ import annotations
