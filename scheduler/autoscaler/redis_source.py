@@ -277,6 +277,10 @@ class CountsReader:
         return result
 
 
+_NO_RATES = RateState()
+"""A queue's rates before its first sample (frozen, so shared)."""
+
+
 class RedisSource:
     """:class:`~scheduler.autoscaler.source.QueueSource` over Redis, with smoothed rates.
 
@@ -309,7 +313,7 @@ class RedisSource:
 
     def _reading(self, queue: str, counts: Counts, now: float) -> Reading:
         rates = update_rates(
-            self.rates.get(queue, RateState()),
+            self.rates.get(queue) or _NO_RATES,
             at=now,
             backlog=counts.backlog,
             in_flight=counts.in_flight,
