@@ -51,9 +51,13 @@ while i <= last do
       backlog = backlog + len
       local tail = call('LINDEX', ks[j], -1)
       local size = tail and #tail or 0
-      local at = size > window and find(tail, 'published_at"', size - window, true) or nil
-      if tail and not at then at = find(tail, 'published_at"', 1, true) end
-      if at and byte(tail, at - 1) == 34 then
+      local at = tail and find(tail, 'published_at"', size > window and size - window or 1, true)
+      while at and byte(tail, at - 1) ~= 34 do at = find(tail, 'published_at"', at + 13, true) end
+      if not at and size > window then
+        at = find(tail, '"published_at"', 1, true)
+        at = at and at + 1
+      end
+      if at then
         local raw = match(tail, '^%s*:%s*(%-?%d[%d%.eE+%-]*)', at + 13)
         local num = raw and tonumber(raw)
         if num then

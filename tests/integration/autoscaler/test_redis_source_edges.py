@@ -84,6 +84,13 @@ def test_only_the_tail_of_each_list_is_read(redis_client: redis.Redis) -> None:
     assert both(redis_client, ["order"])["order"].published_at == (100.0,)
 
 
+def test_a_key_that_ends_in_published_at_is_not_the_header(redis_client: redis.Redis) -> None:
+    redis_client.lpush("near", envelope({"not_published_at": 5, "published_at": 1700000000}))
+    big = envelope({"x_published_at": 5, "published_at": 1600000000, "pad": "z" * 5000})
+    redis_client.lpush(f"near{SEP}3", big)
+    assert both(redis_client, ["near"])["near"].published_at == (1600000000.0,)
+
+
 def test_big_bodies_and_a_stamp_far_from_the_end(
     stock_client: Celery, redis_client: redis.Redis
 ) -> None:
