@@ -48,6 +48,7 @@ __all__ = [
     "in_flight_floor",
     "latency_replicas",
     "quiet_until",
+    "reads_rates",
 ]
 
 _Step = tuple[int, Reason, tuple[Note, ...]]
@@ -140,6 +141,13 @@ def quiet_until(obs: Observation, decision: Decision, policy: QueuePolicy) -> fl
     for rec in lows[:-1]:
         until = min(until, rec.at + up_s)
     return until
+
+
+def reads_rates(policy: QueuePolicy) -> bool:
+    """Whether ``decide`` reads the arrival and completion rates for this queue: only
+    ``targetLatencySeconds`` sizes by them (and by the capacity learnt from them). Without it
+    the answers are the same whatever the rates say."""
+    return policy.target_latency_s is not None
 
 
 def carry_quiet(state: QueueState, at: float) -> QueueState:

@@ -24,9 +24,19 @@ class RateState(NamedTuple):
 
 def ewma(previous: float, sample: float, dt_s: float, half_life_s: float) -> float:
     """``previous`` moved towards ``sample`` by the weight of ``dt_s`` seconds."""
+    return _toward(previous, sample, _weight(dt_s, half_life_s))
+
+
+def _weight(dt_s: float, half_life_s: float) -> float:
+    """How far ``dt_s`` seconds move a smoothed value towards a sample (1: all the way)."""
     if half_life_s <= 0:
+        return 1.0
+    return 1.0 - math.pow(0.5, dt_s / half_life_s)
+
+
+def _toward(previous: float, sample: float, weight: float) -> float:
+    if weight == 1.0:
         return sample
-    weight = 1.0 - math.pow(0.5, dt_s / half_life_s)
     return previous + weight * (sample - previous)
 
 
@@ -50,12 +60,13 @@ def update_rates(
     dt = at - state.at
     arrival = max(0.0, (total - state.total) / dt)
     completion = max(0.0, (completed - state.completed) / dt)
+    weight = _weight(dt, half_life_s)
     return RateState(
         at,
         total,
         completed,
-        ewma(state.arrival_per_s, arrival, dt, half_life_s),
-        ewma(state.completion_per_s, completion, dt, half_life_s),
+        _toward(state.arrival_per_s, arrival, weight),
+        _toward(state.completion_per_s, completion, weight),
         since,
     )
 
@@ -67,9 +78,9 @@ def quiet_samples(state: RateState, times: Iterable[float], *, half_life_s: floa
     at, arrival, completion = state.at, state.arrival_per_s, state.completion_per_s
     for t in times:
         if at is not None and t > at:
-            dt = t - at
-            arrival = ewma(arrival, 0.0, dt, half_life_s)
-            completion = ewma(completion, 0.0, dt, half_life_s)
+            weight = _weight(t - at, half_life_s)
+            arrival = _toward(arrival, 0.0, weight)
+            completion = _toward(completion, 0.0, weight)
         at = t
     return RateState(at, state.total, state.completed, arrival, completion, None)
 

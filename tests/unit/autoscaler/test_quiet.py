@@ -1,4 +1,4 @@
-"""``quiet_until`` and ``carry_quiet``: skipping quiet polls changes no answer.
+"""``quiet_until``, ``carry_quiet`` and ``reads_rates``: the simulator's shortcuts change no answer.
 
 Whatever came before, once a quiet observation (nothing waiting or in flight, replicas kept)
 has been answered, asking again at any time before ``quiet_until`` gives the same replicas
@@ -9,13 +9,14 @@ exactly as if every quiet poll had been asked.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from scheduler.autoscaler.config import QueuePolicy
 from scheduler.autoscaler.model import Observation, QueueState, Reason
-from scheduler.autoscaler.policy import carry_quiet, decide, quiet_until
+from scheduler.autoscaler.policy import carry_quiet, decide, quiet_until, reads_rates
 from scheduler.autoscaler.rates import RateState, quiet_samples, update_rates
 from tests.unit.autoscaler.helpers import policy
 from tests.unit.autoscaler.test_policy_properties import Step, policies, run, steps
@@ -117,3 +118,23 @@ def test_quiet_samples_give_update_rates_numbers(
     for at in times:
         one_by_one = update_rates(one_by_one, at=at, backlog=0, in_flight=0, completed=40)
     assert quiet_samples(start, times, half_life_s=10.0) == one_by_one
+
+
+@settings(max_examples=300, deadline=None)
+@given(policies(), steps, st.floats(0, 500), st.floats(0, 500))
+def test_without_a_latency_target_the_rates_change_no_answer(
+    pol: QueuePolicy, seq: list[Step], arrival: float, completion: float
+) -> None:
+    if reads_rates(pol):
+        pol = replace(pol, target_latency_s=None, target_backlog_per_replica=50.0)
+    assert not reads_rates(pol)
+    zero, rated = QueueState(), QueueState()
+    now, current = 1000.0, pol.min_replicas
+    for step in seq:
+        now += step.dt_s
+        in_flight = int(step.in_flight_share * current * pol.concurrency)
+        plain = Observation(step.backlog, in_flight, None, 0.0, 0.0, current)
+        busy = Observation(step.backlog, in_flight, None, arrival, completion, current)
+        a, b = decide(plain, zero, pol, now), decide(busy, rated, pol, now)
+        assert (a.desired, a.reason, a.detail) == (b.desired, b.reason, b.detail)
+        zero, rated, current = a.state, b.state, a.desired

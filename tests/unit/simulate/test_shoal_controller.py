@@ -1,4 +1,4 @@
-"""The shoal controller under simulation skips quiet polls and gets the very same run."""
+"""The shoal controller under simulation takes shortcuts and gets the very same run."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def day_slice(seed: int) -> tuple[Trace, list[dict[str, object]]]:
 
 
 def run(
-    trace: Trace, entries: list[dict[str, object]], *, skip_quiet: bool
+    trace: Trace, entries: list[dict[str, object]], *, shortcuts: bool
 ) -> tuple[RunResult, int]:
     policies = list(queue_policies_from_values({"queues": entries}))
     specs = [
@@ -64,14 +64,14 @@ def run(
                   p.target_latency_s, 0)
         for p in policies
     ]  # fmt: skip
-    controller = ShoalController(policies, poll_interval_s=2.0, skip_quiet=skip_quiet)
+    controller = ShoalController(policies, poll_interval_s=2.0, shortcuts=shortcuts)
     return simulate(trace, specs, controller, SimSettings(tail_s=0)), controller.asked
 
 
-def test_skipping_quiet_polls_gives_the_same_run() -> None:
+def test_skipping_quiet_polls_and_unread_rates_gives_the_same_run() -> None:
     trace, entries = day_slice(seed=3)
-    skipped, decided = run(trace, entries, skip_quiet=True)
-    asked, every = run(trace, entries, skip_quiet=False)
+    skipped, decided = run(trace, entries, shortcuts=True)
+    asked, every = run(trace, entries, shortcuts=False)
     polls = trace.steps // 2
     assert every == 4 * polls
     assert decided < every * 0.6  # most quiet polls were skipped
