@@ -40,10 +40,10 @@ def stabilize(
     a steady load each holds one entry, however long the windows; the answers are the HPA's.
     """
     kept = recent.highs
-    if kept and kept is recent.lows and kept[0].replicas == raw:
+    if len(kept) == 1 and kept is recent.lows and kept[0].replicas == raw:
         # Steady: the one recommendation kept is this one again (no other can be the answer).
-        latest = (Recommendation(now, raw),)
-        return min(max(current, raw), raw), Recent(latest, latest)
+        steady = (Recommendation(now, raw),)
+        return raw, Recent(steady, steady)
     down_cutoff = now - down.stabilization_window_s
     highs = [r for r in recent.highs if r.at > down_cutoff and r.replicas > raw]
     down_rec = highs[0].replicas if highs else raw

@@ -70,7 +70,8 @@ def decide(obs: Observation, state: QueueState, policy: QueuePolicy, now: float)
     capacity = _capacity(obs, state.capacity_per_replica_per_s, policy)
     step = _targets(obs, capacity, policy)
     step = _zero_rules(step, obs, now - last_active, policy)
-    replicas, reason, notes = _bounds(step, obs, policy)
+    floor = in_flight_floor(obs.in_flight, policy) if obs.in_flight else 0
+    replicas, reason, notes = _bounds(step, obs, floor, policy)
     stabilized, recs = stabilize(
         replicas,
         current,
@@ -93,7 +94,7 @@ def decide(obs: Observation, state: QueueState, policy: QueuePolicy, now: float)
             way = "scaleUp" if replicas > current else "scaleDown"
             notes = (*notes, ("%s policies allow %d", (way, limited)))
             replicas, reason = limited, Reason.RATE_LIMITED
-    replicas, reason, notes = _invariants((replicas, reason, notes), obs, policy)
+    replicas, reason, notes = _invariants((replicas, reason, notes), obs, floor, policy)
     if replicas == current:
         if reason in _STEADY_REASONS:
             reason = Reason.STEADY
@@ -172,6 +173,9 @@ def backlog_replicas(obs: Observation, policy: QueuePolicy) -> int | None:
     target = policy.target_backlog_per_replica
     if target is None:
         return None
+    whole = int(target)
+    if whole == target:  # exact in integers (the usual case), no rounding needed
+        return -(-(obs.backlog + obs.in_flight) // whole)
     return _ceil((obs.backlog + obs.in_flight) / target)
 
 
@@ -258,11 +262,10 @@ def _zero_rules(step: _Step, obs: Observation, idle_s: float, policy: QueuePolic
     return 0, Reason.SCALE_TO_ZERO, ((text, (idle_s, policy.cooldown_s)),)
 
 
-def _bounds(step: _Step, obs: Observation, policy: QueuePolicy) -> _Step:
+def _bounds(step: _Step, obs: Observation, floor: int, policy: QueuePolicy) -> _Step:
     replicas, _, notes = step
     if replicas > policy.max_replicas:
         return _capped(notes, policy)
-    floor = in_flight_floor(obs.in_flight, policy)
     if replicas < floor:
         return _raised_to_floor(notes, obs.in_flight, floor)
     if replicas < policy.min_replicas:
@@ -270,10 +273,9 @@ def _bounds(step: _Step, obs: Observation, policy: QueuePolicy) -> _Step:
     return step
 
 
-def _invariants(step: _Step, obs: Observation, policy: QueuePolicy) -> _Step:
+def _invariants(step: _Step, obs: Observation, floor: int, policy: QueuePolicy) -> _Step:
     """The rules that hold whatever the settings, applied after the behavior."""
     replicas, _, notes = step
-    floor = in_flight_floor(obs.in_flight, policy)
     if replicas < floor:
         step = replicas, _, notes = _raised_to_floor(notes, obs.in_flight, floor)
     if replicas == 0:

@@ -78,7 +78,7 @@ class ShoalController:
         """Decisions per reason, the skipped quiet polls counted with the answer they kept."""
         out = [dict(counts) for counts in self._reasons]
         for q in np.flatnonzero(self._skipped).tolist():
-            reason = self._held[q].value
+            reason = self._held[q]
             out[q][reason] = out[q].get(reason, 0) + int(self._skipped[q])
         return out
 
@@ -131,7 +131,8 @@ class ShoalController:
             self.asked += 1
             self.states[q] = decision.state
             self._desired[q] = decision.desired
-            self._count(q, decision.reason.value, 1)
+            counts = self._reasons[q]
+            counts[decision.reason] = counts.get(decision.reason, 0) + 1
             if quiet[q]:
                 self._quiet_until[q] = quiet_until(obs, decision, policy)
                 self._held[q] = decision.reason
@@ -160,10 +161,8 @@ class ShoalController:
     def _wake(self, q: int) -> None:
         """Count the quiet polls ``q`` skipped and bring its state to the last of them."""
         skipped = int(self._skipped[q])
-        self._count(q, self._held[q].value, skipped)
+        counts = self._reasons[q]
+        held = self._held[q]
+        counts[held] = counts.get(held, 0) + skipped
         self.states[q] = carry_quiet(self.states[q], self._polls[-2])
         self._skipped[q] = 0
-
-    def _count(self, q: int, reason: str, times: int) -> None:
-        counts = self._reasons[q]
-        counts[reason] = counts.get(reason, 0) + times
