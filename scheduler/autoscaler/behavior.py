@@ -83,13 +83,7 @@ def scale_up_limit(
     """The most replicas the scaleUp policies allow now (never below ``current``)."""
     if rules.select_policy is SelectPolicy.DISABLED or not rules.policies:
         return current
-    proposals = []
-    for policy in rules.policies:
-        start = replicas_at_period_start(current, events, policy.period_s, now)
-        if policy.type is PolicyType.PODS:
-            proposals.append(start + policy.value)
-        else:
-            proposals.append(math.ceil(start * (1 + policy.value / 100)))
+    proposals = _proposals(current, events, rules, now, up=True)
     pick = min if rules.select_policy is SelectPolicy.MIN else max
     return max(pick(proposals), current)
 
@@ -100,16 +94,27 @@ def scale_down_limit(
     """The fewest replicas the scaleDown policies allow now (never above ``current``)."""
     if rules.select_policy is SelectPolicy.DISABLED or not rules.policies:
         return current
+    proposals = _proposals(current, events, rules, now, up=False)
+    # Max change when scaling down is the lowest replica count, so "Max" picks the minimum.
+    pick = max if rules.select_policy is SelectPolicy.MIN else min
+    return max(min(pick(proposals), current), 0)
+
+
+def _proposals(
+    current: int, events: tuple[ScaleEvent, ...], rules: ScalingRules, now: float, *, up: bool
+) -> list[int]:
+    """Each policy's limit: from the replicas at its period's start, ``value`` pods or percent
+    more (scaleUp, a percentage rounded up) or fewer (scaleDown, rounded down), as the HPA."""
     proposals = []
     for policy in rules.policies:
         start = replicas_at_period_start(current, events, policy.period_s, now)
         if policy.type is PolicyType.PODS:
-            proposals.append(start - policy.value)
+            proposals.append(start + policy.value if up else start - policy.value)
+        elif up:
+            proposals.append(math.ceil(start * (1 + policy.value / 100)))
         else:
             proposals.append(int(start * (1 - policy.value / 100)))
-    # Max change when scaling down is the lowest replica count, so "Max" picks the minimum.
-    pick = max if rules.select_policy is SelectPolicy.MIN else min
-    return max(min(pick(proposals), current), 0)
+    return proposals
 
 
 def limit_rate(
