@@ -61,8 +61,13 @@ def wait_distribution(published: IntArray, started: IntArray) -> tuple[IntArray,
     count = int(started[-1]) if started.size else 0
     if count == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    marks = np.union1d(published, started)
+    # Every task number at which a publish or a start count moves; both counts are cumulative
+    # (sorted), so a stable sort of the two and dropping repeats is their union.
+    marks = np.concatenate((published, started))
     marks = marks[(marks > 0) & (marks <= count)]
+    marks.sort(kind="stable")
+    if marks.size:
+        marks = marks[np.concatenate(([True], marks[1:] != marks[:-1]))]
     lower = np.concatenate(([0], marks[:-1]))
     arrived = np.searchsorted(published, marks, side="left")
     began = np.searchsorted(started, marks, side="left")
