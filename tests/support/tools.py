@@ -15,10 +15,15 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def find_tool(name: str) -> str | None:
+    """The path of ``name``: the one ``make setup`` put in ``.tools/bin``, else on PATH."""
+    local = ROOT / ".tools" / "bin" / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
 def require_tool(name: str) -> str:
     """The path of ``name``; a missing tool fails the test in CI and skips it elsewhere."""
-    local = ROOT / ".tools" / "bin" / name
-    path = str(local) if local.exists() else shutil.which(name)
+    path = find_tool(name)
     if path:
         return path
     message = f"{name} is not installed (make setup installs it)"
