@@ -1,7 +1,8 @@
 """Shared benchmark helpers: a private Redis, processes stopped by their own ids, statistics.
 
-Every process started here runs in its own session (process group) and is stopped by its pid
-(SIGTERM, then SIGKILL to its group) when the ``with`` block ends, also on an error or Ctrl-C.
+Processes are the tests' own (:mod:`tests.support.procs`, :mod:`tests.support.redis_server`):
+each runs in its own session (process group) and is stopped by its pid (SIGTERM, then SIGKILL
+to its group) when the ``with`` block ends, also on an error or Ctrl-C.
 :func:`exit_on_sigterm` turns SIGTERM into ``SystemExit`` so those ``finally`` blocks run when
 the benchmark itself is terminated.
 """
@@ -15,30 +16,22 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import redis
+from tests.support.procs import wait_for
+from tests.support.redis_server import RedisServer
+from tests.support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "bench" / "out"
 UNACKED_KEY = "unacked"
 """Kombu's Redis transport keeps delivered but unacknowledged messages in this hash."""
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def exit_on_sigterm() -> None:
@@ -50,76 +43,8 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-class Proc:
-    """A child process in its own process group, its output in a log file."""
-
-    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], log: Path) -> None:
-        self.argv = list(argv)
-        self.log = log
-        self._handle = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        try:
-            self.popen = subprocess.Popen(
-                self.argv,
-                env=dict(env),
-                cwd=ROOT,
-                stdout=self._handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except BaseException:
-            self._handle.close()
-            raise
-        self.pid = self.popen.pid
-        self.started_at = time.monotonic()
-        self._stopped = False
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def _killpg(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, sig)
-
-    def stop(self, grace_s: float = 20.0) -> int | None:
-        """SIGTERM to the pid, SIGKILL to its group after ``grace_s``; always reaps."""
-        if self._stopped:
-            return self.popen.returncode
-        self._stopped = True
-        try:
-            if self.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGTERM)
-                try:
-                    self.popen.wait(timeout=grace_s)
-                except subprocess.TimeoutExpired:
-                    self._killpg(signal.SIGKILL)
-                    self.popen.wait(timeout=10)
-        finally:
-            self._killpg(signal.SIGKILL)  # stray children left in the group
-            self._handle.close()
-        return self.popen.returncode
-
-    def output(self) -> str:
-        if not self._handle.closed:
-            self._handle.flush()
-        return self.log.read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def running(
-    argv: Sequence[str], *, env: Mapping[str, str], log: Path, grace_s: float = 20.0
-) -> Iterator[Proc]:
-    """Start ``argv``; stop it (and its group) when the block ends, however it ends."""
-    proc = Proc(argv, env=env, log=log)
-    try:
-        yield proc
-    finally:
-        proc.stop(grace_s)
-
-
 def redis_binary() -> str:
-    local = ROOT / ".tools" / "bin" / "redis-server"
-    found = str(local) if local.exists() else shutil.which("redis-server")
+    found = find_tool("redis-server")
     if not found:
         raise SystemExit("bench: redis-server is not installed (make setup installs it)")
     return found
@@ -128,39 +53,12 @@ def redis_binary() -> str:
 @contextlib.contextmanager
 def private_redis(workdir: Path) -> Iterator[str]:
     """A redis-server on a free port without persistence; yields its URL."""
-    port = free_port()
-    argv = [
-        redis_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-        "--daemonize",
-        "no",
-    ]
-    url = f"redis://127.0.0.1:{port}/0"
-    with running(argv, env=os.environ, log=workdir / "redis.log", grace_s=5.0) as proc:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
-        try:
-            wait_until(lambda: _pings(client), timeout_s=10, message="redis-server to start")
-            if not proc.alive():
-                raise RuntimeError(f"redis-server exited: {proc.output()[-500:]}")
-        finally:
-            client.close()
-        yield url
-
-
-def _pings(client: redis.Redis) -> bool:
+    server = RedisServer(redis_binary(), workdir)
+    server.start()
     try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
+        yield server.url
+    finally:
+        server.stop()
 
 
 def wait_until(
@@ -170,14 +68,10 @@ def wait_until(
     interval_s: float = 0.05,
     message: str = "condition",
 ) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"bench: timed out after {timeout_s}s waiting for {message}")
-        time.sleep(interval_s)
+    """:func:`tests.support.procs.wait_for`, raising ``TimeoutError`` as a benchmark should."""
+    return wait_for(
+        predicate, timeout_s=timeout_s, interval_s=interval_s, message=message, error=TimeoutError
+    )
 
 
 @contextlib.contextmanager

@@ -2,24 +2,28 @@
 worker, time it until the queue and kombu's unacked hash are empty, check its log.
 
 Used by the worker benchmarks (``bench.worker_throughput``, ``bench.gevent_io``). Processes are
-started and stopped with :func:`bench.common.running`, so every one of them is stopped at the
+started and stopped with :func:`tests.support.procs.running`, so every one of them is stopped at the
 end of its round, also on an error.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import redis
 
-from bench.common import UNACKED_KEY, Proc, child_env, free_port, ratio, running
+from bench import common
+from bench.common import UNACKED_KEY, child_env, ratio
+from tests.support.ports import free_port
+from tests.support.procs import Proc, running
 
 
 def message_template(url: str, queue: str, task: str, args: Sequence[object]) -> dict[str, Any]:
@@ -157,21 +161,6 @@ def _lengths(client: redis.Redis, lists: Sequence[str]) -> tuple[int, int]:
     return sum(int(n) for n in lengths), int(unacked)
 
 
-def shoal_worker_argv(queue: str, pool: str, concurrency: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "workers.cli",
-        "worker",
-        "--queue",
-        queue,
-        "--pool",
-        pool,
-        "--concurrency",
-        str(concurrency),
-    ]
-
-
 def shoal_worker_env(url: str, work: Path, worker_id: str, **extra: str) -> dict[str, str]:
     """Production defaults, except the ports: free ones, so metrics and health really run."""
     prom_dir = work / f"prom-{worker_id}"
@@ -227,7 +216,7 @@ def drain_round(
         with running(argv, env=env, log=log) as proc:
             times = watch_drain(client, lists, count, proc=proc, timeout_s=timeout_s)
             stop_started = time.monotonic()
-            proc.stop()
+            proc.stop(grace_s=20.0)
             stop_s = time.monotonic() - stop_started
             findings = log_findings(proc.output())
         dead_letters = int(client.llen(keys.dead_letter(queue)))
@@ -271,3 +260,23 @@ def problems(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> int:
         for rounds in results.values()
         for r in rounds
     )
+
+
+def timed_run(
+    name: str, run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace
+) -> tuple[dict[str, Any], Path]:
+    """``run(args)`` with its ``elapsed_s``, written to ``bench/out/NAME.json``."""
+    started = time.monotonic()
+    data = run(args)
+    data["elapsed_s"] = round(time.monotonic() - started, 1)
+    path = common.write_json(name, data)
+    print()
+    return data, path
+
+
+def report_problems(name: str, results: Mapping[str, Sequence[Mapping[str, Any]]]) -> int:
+    """Count :func:`problems` and say so when there are any; returns the count."""
+    bad = problems(results)
+    if bad:
+        print(f"{name}: {bad} failed round(s), error line(s) or dead letter(s): see the JSON")
+    return bad

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import common, drain
+from tests.support.procs import worker_argv
 
 NAME = "gevent_io"
 QUEUE = "bench-io"
@@ -72,7 +72,7 @@ def one_round(
     timeout_s: float,
 ) -> dict[str, Any]:
     concurrency = GEVENT_CONCURRENCY if pool == "gevent" else PREFORK_CONCURRENCY
-    argv = drain.shoal_worker_argv(QUEUE, pool, concurrency)
+    argv = worker_argv(QUEUE, pool, concurrency)
     env = drain.shoal_worker_env(url, work, f"bench-{pool}-{index}")
     return drain.attempt_round(
         url,
@@ -154,11 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.prefork_rounds} rounds of {args.prefork_tasks} tasks)",
         flush=True,
     )
-    started = time.monotonic()
-    data = run(args)
-    data["elapsed_s"] = round(time.monotonic() - started, 1)
-    path = common.write_json(NAME, data)
-    print()
+    data, path = drain.timed_run(NAME, run, args)
     print(report(data))
     speedup = data["summary"]["speedup"]
     word = "PASS" if speedup >= THRESHOLD else "FAIL"  # NaN (a pool never finished) fails
@@ -166,9 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{word}: gevent drains {speedup:.1f}x faster than prefork{extra}", end="")
     print(f" (threshold {THRESHOLD:.0f}x)")
     print(f"written: {path.relative_to(common.ROOT)}")
-    bad = drain.problems(data["results"])
+    bad = drain.report_problems(NAME, data["results"])
     if bad:
-        print(f"{NAME}: {bad} failed round(s), error line(s) or dead letter(s): see the JSON")
         for pool, rounds in data["results"].items():
             for r in rounds:
                 if "failed" in r:

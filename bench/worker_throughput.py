@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import common, drain
+from tests.support.procs import worker_argv
 
 NAME = "worker_throughput"
 QUEUE = "bench"
@@ -88,7 +88,7 @@ def command(
     variant: Variant, url: str, work: Path, round_no: int
 ) -> tuple[list[str], dict[str, str]]:
     if variant.shoal:
-        argv = drain.shoal_worker_argv(QUEUE, "prefork", 2)
+        argv = worker_argv(QUEUE, "prefork", 2)
         worker_id = f"bench-{variant.name}-{round_no}"
         return argv, drain.shoal_worker_env(url, work, worker_id, **variant.env)
     argv = [sys.executable, "-m", "celery", "-A", "bench.plain_app", "worker"]
@@ -228,17 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         f"variants {', '.join(args.variants)}",
         flush=True,
     )
-    started = time.monotonic()
-    data = run(args)
-    data["elapsed_s"] = round(time.monotonic() - started, 1)
-    path = common.write_json(NAME, data)
-    print()
+    data, path = drain.timed_run(NAME, run, args)
     print(report(data["results"], data["summary"]))
     verdict = verdict_line(data)
     print(f"\n{verdict}\nwritten: {path.relative_to(common.ROOT)}")
-    bad = drain.problems(data["results"])
-    if bad:
-        print(f"{NAME}: {bad} failed round(s), error line(s) or dead letter(s): see the JSON")
+    bad = drain.report_problems(NAME, data["results"])
     return 0 if verdict.startswith("PASS") and not bad else 1
 
 
