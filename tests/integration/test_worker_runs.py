@@ -14,17 +14,7 @@ def test_pool_runs_tasks_from_its_named_queue(
     pool: str, procs: ProcessTracker, worker_env: dict[str, str], stock_client: Celery
 ) -> None:
     results = [stock_client.send_task("shoal.cpu", args=[10], queue="emails") for _ in range(5)]
-    procs.shoal(
-        "worker",
-        "--queue",
-        "emails",
-        "--pool",
-        pool,
-        "--concurrency",
-        "2",
-        env=worker_env,
-        name=f"worker-{pool}",
-    )
+    procs.worker("emails", env=worker_env, pool=pool, concurrency=2, name=f"worker-{pool}")
     values = [r.get(timeout=60) for r in results]
     assert len(set(values)) == 1 and len(values[0]) == 64
 
@@ -41,17 +31,7 @@ def test_priority_nine_runs_before_zero_for_a_stock_client(
         stock_client.send_task("shoal.record", args=[f"mid-{i}"], queue="prio", priority=5)
     for i in range(4):
         stock_client.send_task("shoal.record", args=[f"high-{i}"], queue="prio", priority=9)
-    procs.shoal(
-        "worker",
-        "--queue",
-        "prio",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        env=worker_env,
-        name="worker",
-    )
+    procs.worker("prio", env=worker_env)
     wait_for(
         lambda: redis_client.llen("shoal:test:record") == 12,
         timeout_s=60,

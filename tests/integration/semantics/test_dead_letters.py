@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import redis
 from celery import Celery
 
+from tests.integration.semantics import dead_letters
 from tests.integration.semantics.messages import envelope, json_body, pickle_body
 from tests.support.procs import ProcessTracker, wait_for
 from workers.deadletter import DeadLetterStore
-
-
-def _entries(client: redis.Redis, queue: str) -> list[dict[str, object]]:
-    return [json.loads(raw) for raw in client.lrange(f"shoal:dlq:{queue}", 0, -1)]
 
 
 @pytest.mark.timeout(180)
@@ -25,17 +20,7 @@ def test_unrunnable_messages_are_dead_lettered_and_the_worker_goes_on(
     stock_client: Celery,
 ) -> None:
     queue = "raw"
-    worker = procs.shoal(
-        "worker",
-        "--queue",
-        queue,
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        env=semantics_env,
-        name="worker",
-    )
+    worker = procs.worker(queue, env=semantics_env)
     redis_client.lpush(queue, envelope("no.such.task", json_body(1), queue=queue))
     redis_client.lpush(queue, envelope("tests.add", b"{not json", queue=queue))
     redis_client.lpush(
@@ -48,10 +33,8 @@ def test_unrunnable_messages_are_dead_lettered_and_the_worker_goes_on(
         ),
     )
     redis_client.lpush(queue, envelope("", b"[1, 2]", queue=queue, headers={}))  # no task at all
-    wait_for(
-        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 4, timeout_s=90, message="4 dead letters"
-    )
-    entries = _entries(redis_client, queue)
+    dead_letters.wait_for_count(redis_client, queue, 4, timeout_s=90)
+    entries = dead_letters.entries(redis_client, queue)
     by_reason = {e["reason"]: e for e in entries}
     assert set(by_reason) == {
         "unknown_task",
@@ -89,31 +72,19 @@ def test_retries_run_then_the_task_is_dead_lettered_with_its_reason(
     stock_client: Celery,
 ) -> None:
     queue = "retries"
-    procs.shoal(
-        "worker",
-        "--queue",
-        queue,
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "2",
-        env=semantics_env,
-        name="worker",
-    )
+    procs.worker(queue, env=semantics_env, concurrency=2)
     stock_client.send_task("tests.always_fails", args=["a"], queue=queue)
     ok = stock_client.send_task("tests.retry_then_ok", args=["b", 2], queue=queue)
     stock_client.send_task("tests.non_retryable", args=["c"], queue=queue)
     stock_client.send_task("tests.celery_backoff", args=["d"], queue=queue)
     assert ok.get(timeout=90) == "b"
-    wait_for(
-        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 3, timeout_s=90, message="3 dead letters"
-    )
+    dead_letters.wait_for_count(redis_client, queue, 3, timeout_s=90)
     attempts = [a.decode() for a in redis_client.lrange("shoal:test:attempts", 0, -1)]
     assert sorted(a for a in attempts if a.startswith("a|")) == ["a|0", "a|1", "a|2", "a|3"]
     assert sorted(a for a in attempts if a.startswith("b|")) == ["b|0", "b|1", "b|2"]
     assert [a for a in attempts if a.startswith("c|")] == ["c|0"]
     assert sorted(a for a in attempts if a.startswith("d|")) == ["d|0", "d|1", "d|2"]
-    entries = {e["task"]: e for e in _entries(redis_client, queue)}
+    entries = {e["task"]: e for e in dead_letters.entries(redis_client, queue)}
     assert entries["tests.always_fails"]["reason"] == "retries_exhausted"
     assert "RuntimeError: attempt 3 failed" in str(entries["tests.always_fails"]["error"])
     assert entries["tests.always_fails"]["message"]["headers"]["retries"] == 3  # type: ignore[index]
@@ -137,23 +108,11 @@ def test_soft_and_hard_time_limits_dead_letter_the_task(
         "SHOAL_TASK_TIME_LIMIT_S": "2",
         "SHOAL_VISIBILITY_TIMEOUT_S": "30",
     }
-    procs.shoal(
-        "worker",
-        "--queue",
-        queue,
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "2",
-        env=env,
-        name="worker",
-    )
+    procs.worker(queue, env=env, concurrency=2)
     stock_client.send_task("tests.start_then_sleep", args=["soft", 5.0], queue=queue)
     stock_client.send_task("tests.stubborn", args=["hard", 5.0], queue=queue)
-    wait_for(
-        lambda: redis_client.llen(f"shoal:dlq:{queue}") == 2, timeout_s=90, message="2 dead letters"
-    )
-    entries = {e["task"]: e for e in _entries(redis_client, queue)}
+    dead_letters.wait_for_count(redis_client, queue, 2, timeout_s=90)
+    entries = {e["task"]: e for e in dead_letters.entries(redis_client, queue)}
     assert entries["tests.start_then_sleep"]["reason"] == "time_limit"
     assert "SoftTimeLimitExceeded" in str(entries["tests.start_then_sleep"]["error"])
     assert entries["tests.stubborn"]["reason"] == "time_limit"

@@ -35,8 +35,7 @@ def test_a_task_of_a_sigkilled_worker_runs_again_on_a_new_worker(
         "SHOAL_TASK_TIME_LIMIT_S": "5",
         "SHOAL_TASK_SOFT_TIME_LIMIT_S": "4",
     }
-    args = ["worker", "--queue", "kill", "--pool", "prefork", "--concurrency", "1"]
-    first = procs.shoal(*args, env=env, name="first")
+    first = procs.worker("kill", env=env, name="first")
     stock_client.send_task("tests.start_then_sleep", args=["t1", 3.0], queue="kill")
     wait_for(lambda: redis_client.llen(STARTS) == 1, timeout_s=90, message="the task to start")
     first.kill_group(signal.SIGKILL)
@@ -44,7 +43,7 @@ def test_a_task_of_a_sigkilled_worker_runs_again_on_a_new_worker(
     assert redis_client.hlen("unacked") == 1  # the broker still holds the message
     assert _decoded(redis_client, DONE) == []
 
-    procs.shoal(*args, env=env, name="second")
+    procs.worker("kill", env=env, name="second")
     wait_for(lambda: redis_client.llen(DONE) >= 1, timeout_s=90, message="the task to finish")
     assert _decoded(redis_client, STARTS) == ["t1", "t1"]
     assert _decoded(redis_client, DONE) == ["t1"]
@@ -80,17 +79,7 @@ def test_sigterm_during_a_burst_finishes_running_tasks_and_loses_none(
             stock_client.send_task(
                 "tests.start_then_sleep", args=[str(i), 0.5], queue="burst", producer=producer
             )
-    worker = procs.shoal(
-        "worker",
-        "--queue",
-        "burst",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "2",
-        env=semantics_env,
-        name="worker",
-    )
+    worker = procs.worker("burst", env=semantics_env, concurrency=2)
     wait_for(lambda: redis_client.llen(DONE) >= 6, timeout_s=90, message="a few tasks done")
     worker.signal(signal.SIGTERM)
     assert worker.wait(60) is not None, "the worker did not exit after SIGTERM"
@@ -111,17 +100,7 @@ def test_a_killed_pool_process_hands_its_task_back_instead_of_dead_lettering_it(
     stock_client: Celery,
     redis_client: redis.Redis,
 ) -> None:
-    procs.shoal(
-        "worker",
-        "--queue",
-        "child",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        env=semantics_env,
-        name="worker",
-    )
+    procs.worker("child", env=semantics_env)
     stock_client.send_task("tests.pid_then_sleep", args=["t1", 2.0], queue="child")
     wait_for(lambda: redis_client.llen("shoal:test:pids") == 1, timeout_s=90, message="a start")
     first_pid = int(redis_client.lindex("shoal:test:pids", 0).decode().split("|")[1])  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ import pytest
 import redis
 from celery import Celery
 
+from tests.integration.semantics import dead_letters
 from tests.support.procs import ProcessTracker, wait_for
 from tests.support.tools import ROOT
 
@@ -36,22 +37,10 @@ def test_list_show_requeue_and_purge_work_on_real_dead_letters(
     stock_client: Celery,
     redis_client: redis.Redis,
 ) -> None:
-    procs.shoal(
-        "worker",
-        "--queue",
-        QUEUE,
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        env=semantics_env,
-        name="worker",
-    )
+    procs.worker(QUEUE, env=semantics_env)
     for tag in ("a", "b", "c"):
         stock_client.send_task("tests.fail_until_flag", args=[tag], queue=QUEUE, priority=6)
-    wait_for(
-        lambda: redis_client.llen(f"shoal:dlq:{QUEUE}") == 3, timeout_s=90, message="3 dead letters"
-    )
+    dead_letters.wait_for_count(redis_client, QUEUE, 3, timeout_s=90)
 
     listed = dlq(semantics_env, "list", QUEUE)
     assert listed.returncode == 0, listed.stderr
@@ -84,9 +73,7 @@ def test_list_show_requeue_and_purge_work_on_real_dead_letters(
     # Purge.
     redis_client.delete("shoal:test:flag")
     stock_client.send_task("tests.fail_until_flag", args=["d"], queue=QUEUE)
-    wait_for(
-        lambda: redis_client.llen(f"shoal:dlq:{QUEUE}") == 1, timeout_s=60, message="a dead letter"
-    )
+    dead_letters.wait_for_count(redis_client, QUEUE, 1, timeout_s=60)
     purged = dlq(semantics_env, "purge", QUEUE)
     assert purged.stdout.strip() == f"purged 1 dead letter(s) of {QUEUE}"
     assert redis_client.llen(f"shoal:dlq:{QUEUE}") == 0

@@ -60,17 +60,7 @@ def test_priority_nine_runs_before_zero_and_every_message_has_published_at(
     assert redis_client.llen("prio\x06\x169") == 4
     assert redis_client.llen("prio") == 7  # priority 0 and no priority: the least urgent
 
-    procs.shoal(
-        "worker",
-        "--queue",
-        "prio",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        env=semantics_env,
-        name="worker",
-    )
+    procs.worker("prio", env=semantics_env)
     wait_for(
         lambda: redis_client.llen("shoal:test:record") == 11, timeout_s=90, message="11 records"
     )
@@ -103,15 +93,5 @@ def test_send_task_by_name_is_routed_by_pattern_and_by_the_hook(
     assert body[1] == {"to": "ceo@example.com", "vip": True}
 
     # And a routed task runs on the worker of its queue.
-    procs.shoal(
-        "worker",
-        "--queue",
-        "math",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        env=semantics_env,
-        name="worker",
-    )
+    procs.worker("math", env=semantics_env)
     assert kit_client.send_task("tests.add", args=[20, 22]).get(timeout=90) == 42

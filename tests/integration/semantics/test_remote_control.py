@@ -21,17 +21,7 @@ def _one_reply(replies: dict[str, Any] | None) -> tuple[str, Any]:
 def test_pool_grow_grows_a_prefork_pool_and_inspect_answers(
     procs: ProcessTracker, semantics_env: dict[str, str], stock_client: Celery
 ) -> None:
-    procs.shoal(
-        "worker",
-        "--queue",
-        "ctl",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        env={**semantics_env, "SHOAL_WORKER_ID": "ctl-1"},
-        name="worker",
-    )
+    procs.worker("ctl", env={**semantics_env, "SHOAL_WORKER_ID": "ctl-1"})
     inspect = stock_client.control.inspect(timeout=2.0)
     wait_for(lambda: inspect.ping(), timeout_s=90, message="the worker to answer ping")
     hostname, stats = _one_reply(inspect.stats())
@@ -55,17 +45,7 @@ def test_pool_grow_grows_a_prefork_pool_and_inspect_answers(
 def test_a_chain_and_a_group_return_results_through_async_result(
     procs: ProcessTracker, semantics_env: dict[str, str], stock_client: Celery
 ) -> None:
-    procs.shoal(
-        "worker",
-        "--queue",
-        "canvas",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "2",
-        env=semantics_env,
-        name="worker",
-    )
+    procs.worker("canvas", env=semantics_env, concurrency=2)
 
     def add(*args: int) -> Any:
         return stock_client.signature("tests.add", args=args, queue="canvas")
