@@ -45,16 +45,8 @@ def start_worker(
         SHOAL_HEARTBEAT_INTERVAL_S="0.5",
     )
     env.update(extra_env or {})
-    proc = procs.shoal(
-        "worker",
-        "--queue",
-        queue,
-        "--pool",
-        pool,
-        "--concurrency",
-        str(concurrency),
-        env=env,
-        name=f"worker-{worker_id}",
+    proc = procs.worker(
+        queue, env=env, pool=pool, concurrency=concurrency, name=f"worker-{worker_id}"
     )
     worker = Worker(proc, env, health_file, metrics_port, health_port, worker_id)
     if wait_ready:

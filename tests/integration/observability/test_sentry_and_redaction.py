@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import redis
 from celery import Celery
 
 from tests.integration.observability.helpers import start_worker
 from tests.support.ports import free_port
 from tests.support.procs import ProcessTracker, wait_for
+from tests.support.redis_server import RedisServer
 from tests.support.tools import ROOT, require_tool
 
 
@@ -113,46 +113,13 @@ def test_without_dsn_sentry_is_not_even_imported() -> None:
 @pytest.fixture
 def password_redis(tmp_path: Path) -> Iterator[tuple[int, str]]:
     """A second redis-server that requires a password, stopped by its pid."""
-    port, password = free_port(), "redis-secret-5150"
-    proc = subprocess.Popen(
-        [
-            require_tool("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--requirepass",
-            password,
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    password = "redis-secret-5150"
+    server = RedisServer(require_tool("redis-server"), tmp_path / "pw-redis", password=password)
+    server.start()
     try:
-        client = redis.Redis(port=port, password=password, socket_connect_timeout=0.5)
-        wait_for(lambda: _pings(client), timeout_s=10, message="password redis up")
-        client.close()
-        yield port, password
+        yield server.port, password
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
+        server.stop()
 
 
 @pytest.mark.timeout(150)
