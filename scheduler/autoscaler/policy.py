@@ -34,22 +34,12 @@ from scheduler.autoscaler.model import (
     Observation,
     QueueState,
     Reason,
-    Recent,
-    Recommendation,
     ScaleEvent,
 )
 
 MAX_SANE_REPLICAS = 1_000_000.0  # a bound for the arithmetic; maxReplicas caps the result
 
-__all__ = [
-    "backlog_replicas",
-    "carry_quiet",
-    "decide",
-    "in_flight_floor",
-    "latency_replicas",
-    "quiet_until",
-    "reads_rates",
-]
+__all__ = ["backlog_replicas", "decide", "in_flight_floor", "latency_replicas", "wakes"]
 
 _Step = tuple[int, Reason, tuple[Note, ...]]
 
@@ -101,67 +91,6 @@ def decide(obs: Observation, state: QueueState, policy: QueuePolicy, now: float)
     else:
         events = (*events, ScaleEvent(now, replicas - current))
     return Decision(replicas, QueueState(recs, events, last_active, 0, capacity), reason, notes)
-
-
-def quiet_until(obs: Observation, decision: Decision, policy: QueuePolicy) -> float:
-    """Until when ``decision`` stays the answer to ``obs`` asked again, if ``obs`` is quiet.
-
-    Quiet: nothing waits, nothing is in flight, and ``decision`` kept the replicas there are.
-    Asked again at any ``t`` before the returned time with that observation (rates aside: with
-    nothing waiting they size nothing), ``decide`` answers the same replicas and reason, and a
-    state that :func:`carry_quiet` gives without asking. Before it, only the cooldown can end
-    (above zero) or a recommendation other than the latest leave its stabilization
-    window; nothing else in ``decide`` depends on the time. ``-inf`` when ``obs`` is not quiet.
-    The simulator uses this to skip the quiet polls of a day of traffic, with the same result.
-    """
-    if not policy.enabled:
-        return math.inf
-    current = obs.current_replicas
-    state = decision.state
-    last_active = state.last_active_at
-    highs, lows = state.recommendations
-    if (
-        not obs.ok
-        or obs.backlog
-        or obs.in_flight
-        or decision.desired != current
-        or decision.reason is Reason.RATE_LIMITED  # it lifts as scale events age
-        or _wakes(obs, policy)
-        or last_active is None
-        or not highs
-    ):
-        return -math.inf
-    until = math.inf
-    cooled_at = last_active + policy.cooldown_s
-    if current > 0 and cooled_at > highs[-1].at:  # the latest recommendation is dated now
-        until = cooled_at
-    down_s = policy.scale_down.stabilization_window_s
-    for rec in highs[:-1]:
-        until = min(until, rec.at + down_s)
-    up_s = policy.scale_up.stabilization_window_s
-    for rec in lows[:-1]:
-        until = min(until, rec.at + up_s)
-    return until
-
-
-def reads_rates(policy: QueuePolicy) -> bool:
-    """Whether ``decide`` reads the arrival and completion rates for this queue: only
-    ``targetLatencySeconds`` sizes by them (and by the capacity learnt from them). Without it
-    the answers are the same whatever the rates say."""
-    return policy.target_latency_s is not None
-
-
-def carry_quiet(state: QueueState, at: float) -> QueueState:
-    """The state ``decide`` would have returned had it answered the same quiet observation at
-    every poll up to ``at`` (before :func:`quiet_until`): its latest recommendation, repeated,
-    is the one dated ``at``. (Scale events it would have pruned are pruned by the next call.)
-    """
-    highs, lows = state.recommendations
-    if not highs:
-        return state
-    latest = Recommendation(at, highs[-1].replicas)
-    recent = Recent((*highs[:-1], latest), (*lows[:-1], latest))
-    return state._replace(recommendations=recent)
 
 
 def in_flight_floor(in_flight: int, policy: QueuePolicy) -> int:
@@ -233,7 +162,9 @@ def _targets(obs: Observation, capacity: float | None, policy: QueuePolicy) -> _
     return by_backlog, Reason.BACKLOG, ((text, sized),)
 
 
-def _wakes(obs: Observation, policy: QueuePolicy) -> bool:
+def wakes(obs: Observation, policy: QueuePolicy) -> bool:
+    """Whether a queue at zero gets a replica: work in flight, a backlog above
+    activationBacklog, or an oldest task older than targetLatencySeconds."""
     if obs.in_flight > 0 or obs.backlog > policy.activation_backlog:
         return True
     target = policy.target_latency_s
@@ -244,7 +175,7 @@ def _wakes(obs: Observation, policy: QueuePolicy) -> bool:
 def _zero_rules(step: _Step, obs: Observation, idle_s: float, policy: QueuePolicy) -> _Step:
     replicas, _, notes = step
     if obs.current_replicas == 0:
-        if not _wakes(obs, policy):
+        if not wakes(obs, policy):
             text = "waiting %d <= activationBacklog %d"
             return 0, Reason.IDLE, ((text, (obs.backlog, policy.activation_backlog)),)
         if replicas <= 1:
@@ -280,7 +211,7 @@ def _invariants(step: _Step, obs: Observation, floor: int, policy: QueuePolicy) 
         step = replicas, _, notes = _raised_to_floor(notes, obs.in_flight, floor)
     if replicas == 0:
         if obs.current_replicas == 0:
-            if _wakes(obs, policy):
+            if wakes(obs, policy):
                 step = replicas, _, notes = 1, Reason.ACTIVATION, (*notes, ("waking from zero", ()))
         elif obs.backlog > 0 or obs.in_flight > 0:
             keep = ("work waits, keeping one replica", ())

@@ -9,14 +9,16 @@ time.
 
 Two shortcuts keep a day of 50 queues within seconds, each with the same result:
 
-- Quiet polls are skipped. Once ``decide`` has answered a queue with nothing waiting and
-  nothing in flight, the policy's own ``quiet_until`` says how long that answer stands while
-  the queue stays so. Those polls are counted, not asked; when the queue wakes (or the time is
-  up), ``carry_quiet`` brings its state to where asking at every poll would have left it.
+- Polls whose answer the policy vouches for are skipped. After each answer, the policy's own
+  :func:`~scheduler.autoscaler.hold.hold` says which observations would get the same one
+  (quiet: nothing waiting or in flight, until a cooldown ends or a recommendation leaves its
+  window; steady: any work that ``targetBacklogPerReplica`` sizes to the same replicas). Polls
+  inside the hold are counted, not asked; when the queue leaves it, ``carry`` brings its
+  state to where asking at every poll would have left it, and ``decide`` is asked again.
 - The rates are tracked only for queues whose answers read them (``reads_rates``: a
-  ``targetLatencySeconds``); the others are observed with rates 0. For tracked queues a
-  skipped poll is still sampled, at once when tasks completed since the last poll, and a run
-  of polls in which nothing did in one ``quiet_samples`` call.
+  ``targetLatencySeconds``; those get quiet holds only); the others are observed with rates 0.
+  For tracked queues a skipped poll is still sampled, at once when tasks completed since the
+  last poll, and a run of polls in which nothing did in one ``quiet_samples`` call.
 
 ``shortcuts=False`` asks at every poll and tracks every queue's rates (the tests compare both).
 """
@@ -26,10 +28,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from scheduler.autoscaler.config import QueuePolicy
-from scheduler.autoscaler.model import Observation, QueueState, Reason
-from scheduler.autoscaler.policy import carry_quiet, decide, quiet_until, reads_rates
+from scheduler.autoscaler.hold import NO_HOLD, Hold, carry, hold, reads_rates
+from scheduler.autoscaler.model import Observation, QueueState
+from scheduler.autoscaler.policy import decide
 from scheduler.autoscaler.rates import RateState, quiet_samples, update_rates
 from scheduler.simulate.controllers import IntArray, View
 
@@ -56,16 +60,26 @@ class ShoalController:
         self.rates = [RateState() for _ in policies]
         self._reasons: list[dict[str, int]] = [{} for _ in policies]
         self._polls: list[float] = []
-        """Every poll's time, to replay the quiet ones a queue skipped."""
-        self._quiet_until = np.full(count, -math.inf)
-        self._skipped = np.zeros(count, dtype=np.int64)
-        """Quiet polls skipped in a row, per queue."""
+        """Every poll's time, to replay the ones a queue skipped."""
+        self._holds = [NO_HOLD for _ in policies]
+        self._work_min = np.ones(count, dtype=np.int64)
+        self._work_max = np.zeros(count, dtype=np.int64)
+        self._in_flight_max = np.zeros(count, dtype=np.int64)
+        self._until = np.full(count, -math.inf)
+        self._idle_for_s = np.full(count, math.inf)
+        """The holds of the queues' last answers, as vectors to test every queue at once."""
+        self._last_work = np.zeros(count)
+        """When each queue last had work waiting or in flight (``decide``'s last activity)."""
+        self._skipped_busy = np.zeros(count, dtype=np.int64)
+        self._skipped_idle = np.zeros(count, dtype=np.int64)
+        """Polls skipped since the last answer, with and without work."""
         self._unsampled = np.zeros(count, dtype=np.int64)
         """The last of those in which nothing completed either: their rate samples wait for
         ``quiet_samples`` (one call when the queue is next sampled)."""
-        self._held: list[Reason] = [Reason.IDLE for _ in policies]
         self._rated = np.array([reads_rates(p) or not shortcuts for p in policies], dtype=bool)
         """Queues whose answers depend on the rates; the others are observed with rates 0."""
+        self._rated_list: list[bool] = self._rated.tolist()
+        self._any_rated = bool(self._rated.any())
         self._desired = np.zeros(count, dtype=np.int64)
         self._completed = np.full(count, -1, dtype=np.int64)
         self.asked = 0
@@ -75,56 +89,63 @@ class ShoalController:
         return np.array([p.min_replicas for p in self.policies], dtype=np.int64)
 
     def reasons(self) -> list[dict[str, int]]:
-        """Decisions per reason, the skipped quiet polls counted with the answer they kept."""
+        """Decisions per reason, the skipped polls counted with the answer they kept."""
         out = [dict(counts) for counts in self._reasons]
-        for q in np.flatnonzero(self._skipped).tolist():
-            reason = self._held[q]
-            out[q][reason] = out[q].get(reason, 0) + int(self._skipped[q])
+        for q, counts in enumerate(out):
+            _count(counts, self._holds[q], self._skipped_busy[q], self._skipped_idle[q])
         return out
 
     def poll(self, view: View) -> IntArray:
         now = view.now_s
         self._polls.append(now)
-        backlog, in_flight, completed = view.backlog, view.in_flight, view.completed
-        quiet = (backlog == 0) & (in_flight == 0) & (view.replicas == self._desired)
-        finished = completed != self._completed
-        self._completed = completed.copy()
-        if self.shortcuts:
-            skip = quiet & (now < self._quiet_until)
-            self._skipped[skip] += 1
-            skip_rated = skip & self._rated
-            self._unsampled[skip_rated & ~finished] += 1
-            for q in np.flatnonzero(skip_rated & finished).tolist():
-                self._sample(q, now, 0, 0, int(completed[q]))
-            asked = np.flatnonzero(~skip).tolist()
-        else:
-            asked = list(range(len(self.policies)))
+        if not self.shortcuts:
+            self._ask(list(range(len(self.policies))), view)
+            return self._desired.copy()
+        work = view.backlog + view.in_flight
+        skip = (view.replicas == self._desired) & (now < self._until)
+        skip &= (work >= self._work_min) & (work <= self._work_max)
+        skip &= view.in_flight <= self._in_flight_max
+        busy = work > 0
+        skip &= busy | (now < self._last_work + self._idle_for_s)
+        skip_busy = skip & busy
+        self._skipped_busy[skip_busy] += 1
+        self._last_work[skip_busy] = now
+        self._skipped_idle[skip & ~busy] += 1
+        if self._any_rated:
+            self._sample_skipped(skip & self._rated, view)  # quiet holds only: nothing waits
+        asked = (~skip).nonzero()[0].tolist()
         if asked:
-            self._ask(asked, view, quiet.tolist())
+            self._ask(asked, view)
         return self._desired.copy()
 
-    def _ask(self, asked: list[int], view: View, quiet: list[bool]) -> None:
+    def _sample_skipped(self, skipped: npt.NDArray[np.bool_], view: View) -> None:
+        """Rate samples for skipped polls of queues that read rates: at once where tasks
+        completed since the last poll, later (in one ``quiet_samples`` call) where none did."""
+        completed = view.completed
+        finished = completed != self._completed
+        self._completed = completed.copy()
+        self._unsampled[skipped & ~finished] += 1
+        for q in (skipped & finished).nonzero()[0].tolist():
+            self._sample(q, view.now_s, 0, 0, int(completed[q]))
+
+    def _ask(self, asked: list[int], view: View) -> None:
         now = view.now_s
-        backlog = view.backlog.tolist()
-        in_flight = view.in_flight.tolist()
-        completed = view.completed.tolist()
-        ages = view.oldest_age_s.tolist()
-        replicas = view.replicas.tolist()
-        rated = self._rated.tolist()
-        for q in asked:
-            if self._skipped[q]:
+        for q in asked:  # usually a few of the queues: read item by item
+            if self._skipped_busy[q] or self._skipped_idle[q]:
                 self._wake(q)
+            backlog = view.backlog.item(q)
+            in_flight = view.in_flight.item(q)
             arrival = completion = 0.0
-            if rated[q]:
-                rates = self._sample(q, now, backlog[q], in_flight[q], completed[q])
+            if self._rated_list[q]:
+                rates = self._sample(q, now, backlog, in_flight, view.completed.item(q))
                 arrival, completion = rates.arrival_per_s, rates.completion_per_s
             obs = Observation(
-                backlog[q],
-                in_flight[q],
-                ages[q] if backlog[q] else None,
+                backlog,
+                in_flight,
+                view.oldest_age_s.item(q) if backlog else None,
                 arrival,
                 completion,
-                replicas[q],
+                view.replicas.item(q),
             )
             policy = self.policies[q]
             decision = decide(obs, self.states[q], policy, now)
@@ -133,11 +154,17 @@ class ShoalController:
             self._desired[q] = decision.desired
             counts = self._reasons[q]
             counts[decision.reason] = counts.get(decision.reason, 0) + 1
-            if quiet[q]:
-                self._quiet_until[q] = quiet_until(obs, decision, policy)
-                self._held[q] = decision.reason
-            else:
-                self._quiet_until[q] = -math.inf
+            if self.shortcuts:
+                self._hold(q, hold(obs, decision, policy), decision.state.last_active_at)
+
+    def _hold(self, q: int, held: Hold, last_active_at: float | None) -> None:
+        self._holds[q] = held
+        self._work_min[q] = held.work_min
+        self._work_max[q] = held.work_max
+        self._in_flight_max[q] = held.in_flight_max
+        self._until[q] = held.until
+        self._idle_for_s[q] = held.idle_for_s
+        self._last_work[q] = -math.inf if last_active_at is None else last_active_at
 
     def _sample(self, q: int, now: float, backlog: int, in_flight: int, done: int) -> RateState:
         """The source's rates for ``q`` after this poll (and the quiet ones not sampled yet)."""
@@ -159,10 +186,18 @@ class ShoalController:
         return rates
 
     def _wake(self, q: int) -> None:
-        """Count the quiet polls ``q`` skipped and bring its state to the last of them."""
-        skipped = int(self._skipped[q])
-        counts = self._reasons[q]
-        held = self._held[q]
-        counts[held] = counts.get(held, 0) + skipped
-        self.states[q] = carry_quiet(self.states[q], self._polls[-2])
-        self._skipped[q] = 0
+        """Count the polls ``q`` skipped and bring its state to the last of them."""
+        _count(self._reasons[q], self._holds[q], self._skipped_busy[q], self._skipped_idle[q])
+        last_active = self.states[q].last_active_at
+        if self._skipped_busy[q]:
+            last_active = float(self._last_work[q])
+        at = self._polls[-2]
+        self.states[q] = carry(self.states[q], self.policies[q], at, last_active)
+        self._skipped_busy[q] = self._skipped_idle[q] = 0
+
+
+def _count(counts: dict[str, int], held: Hold, busy: np.int64, idle: np.int64) -> None:
+    """Add the polls skipped inside ``held`` to ``counts`` by the reason each would have had."""
+    for reason, polls in ((held.busy, int(busy)), (held.idle, int(idle))):
+        if polls:
+            counts[reason] = counts.get(reason, 0) + polls
