@@ -38,7 +38,7 @@ before it is never scanned. Not found there: the whole message is searched."""
 OBSERVE_SCRIPT = """
 local n, window, now_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local call, find, match, byte = redis.call, string.find, string.match, string.byte
-local huge = math.huge
+local huge, sub = math.huge, string.sub
 local out, k, extra, e = {}, 0, {}, 0
 local ks = KEYS
 local q, i, last = 0, 1, #ks
@@ -57,18 +57,22 @@ while i <= last do
         at = find(tail, '"published_at"', 1, true)
         at = at and at + 1
       end
-      if at then
-        local raw = match(tail, '^%s*:%s*(%-?%d[%d%.eE+%-]*)', at + 13)
-        local num = raw and tonumber(raw)
-        if num then
-          if num < oldest and num > -huge then oldest, oldest_raw = num, raw end
-        else
-          local text = match(tail, '^%s*:%s*"([^"]*)"', at + 13)
-          if text then
-            extra[e + 1], extra[e + 2], extra[e + 3], e = q, 't', text, e + 3
-          end
+      local raw, num
+      if at and byte(tail, at + 13) == 58 and byte(tail, at + 14) == 32 then
+        -- json.dumps' '"published_at": <value>': the value ends at ',', '}' or a space
+        local stop = find(tail, '[,}%s]', at + 15)
+        raw = stop and sub(tail, at + 15, stop - 1)
+        num = raw and tonumber(raw)
+      end
+      if at and not num then
+        raw = match(tail, '^%s*:%s*(%-?%d[%d%.eE+%-]*)', at + 13)
+        num = raw and tonumber(raw)
+        local text = not num and match(tail, '^%s*:%s*"([^"]*)"', at + 13)
+        if text then
+          extra[e + 1], extra[e + 2], extra[e + 3], e = q, 't', text, e + 3
         end
       end
+      if num and num < oldest and num > -huge then oldest, oldest_raw = num, raw end
     end
   end
   local held = 0

@@ -78,6 +78,32 @@ def test_the_oldest_stamp_over_the_lists_whatever_its_form(
     assert counts.published_at == (() if oldest is None else (oldest,))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"headers": {"published_at": 1700000000.25}}',
+        '{"headers": {"published_at":1700000000.25}}',
+        '{"headers": {"published_at" :  1700000000.25 }}',
+        '{"headers": {"published_at": 1.70000000025e9, "x": 1}}',
+        '{"headers": {"published_at": "1700000000.25"}}',
+        '{"headers": {"published_at": "2023-11-14T22:13:20.25+00:00"}}',
+        json.dumps({"headers": {"task": "t", "published_at": 1700000000.25}}, indent=2),
+        json.dumps({"headers": {"published_at": 1700000000.25}}, separators=(",", ":")),
+    ],
+)
+def test_published_at_in_any_json_layout(redis_client: redis.Redis, text: str) -> None:
+    redis_client.lpush("layout", text)
+    assert both(redis_client, ["layout"])["layout"].published_at == (1700000000.25,)
+
+
+@pytest.mark.parametrize(
+    "value", ["true", "null", "[1, 2]", '{"a": 1}', "NaN", "-Infinity", '""', "1e999"]
+)
+def test_published_at_values_that_are_no_time(redis_client: redis.Redis, value: str) -> None:
+    redis_client.lpush("odd", '{"headers": {"published_at": ' + value + ', "b": 2}}')
+    assert both(redis_client, ["odd"])["odd"] == Counts(1, 0, 0, ())
+
+
 def test_only_the_tail_of_each_list_is_read(redis_client: redis.Redis) -> None:
     # LPUSH puts the newest at the head: the tail (index -1) is the first pushed, the oldest.
     redis_client.lpush("order", envelope({"published_at": 100.0}), envelope({"published_at": 5}))
