@@ -24,9 +24,7 @@ def test_in_flight_follows_a_prefork_worker_holding_slow_tasks(
     source = RedisSource(redis_client)
     assert source.observe(["held"])["held"].backlog == 4
     env = {**worker_env, "SHOAL_WORKER_ID": "held-worker-1", "SHOAL_HEARTBEAT_INTERVAL_S": "0.5"}
-    procs.shoal(
-        "worker", "--queue", "held", "--pool", "prefork", "--concurrency", "2", env=env, name="w"
-    )
+    procs.worker("held", env=env, concurrency=2, name="w")
 
     def holding_two() -> bool:
         reading = source.observe(["held"])["held"]

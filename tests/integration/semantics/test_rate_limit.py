@@ -44,16 +44,8 @@ def test_five_per_second_holds_across_four_worker_processes(
 ) -> None:
     env = {**semantics_env, "SHOAL_RATE_LIMITS": "queue:limited=5/s"}
     for i in range(2):
-        procs.shoal(
-            "worker",
-            "--queue",
-            "limited",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            env={**env, "SHOAL_WORKER_ID": f"w{i}"},
-            name=f"worker-{i}",
+        procs.worker(
+            "limited", env={**env, "SHOAL_WORKER_ID": f"w{i}"}, concurrency=2, name=f"worker-{i}"
         )
     # Let both workers come up before the load, so all four processes share it.
     time.sleep(3)
