@@ -72,7 +72,7 @@ def test_retries_run_then_the_task_is_dead_lettered_with_its_reason(
     stock_client: Celery,
 ) -> None:
     queue = "retries"
-    procs.worker(queue, env=semantics_env, concurrency=2)
+    procs.worker(queue, env=semantics_env, pool=pool, concurrency=2)
     stock_client.send_task("tests.always_fails", args=["a"], queue=queue)
     ok = stock_client.send_task("tests.retry_then_ok", args=["b", 2], queue=queue)
     stock_client.send_task("tests.non_retryable", args=["c"], queue=queue)
