@@ -307,3 +307,21 @@ def test_one_round_trip_whatever_the_number_of_queues(
     counts = reader.read(queues, NOW_MS)
     assert counts["n7"].backlog == 1 and len(counts) == 300
     assert len(sent) == 1
+
+
+def test_a_client_that_decodes_responses_reads_the_same(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    redis_client.lpush("dec", envelope({"published_at": "2023-11-14T22:13:20+00:00"}))
+    redis_client.lpush(f"dec{SEP}6", envelope({"published_at": 1700000001}))
+    redis_client.hset(keys.inflight("dec"), mapping={"a": "+2 1800000000001", "b": "3 99"})
+    redis_client.hset(keys.stats("dec"), "completed", " 5")
+    expected = both(redis_client, ["dec"])
+    assert expected["dec"] == Counts(2, 2, 5, (1700000000.0,))
+    text = redis.Redis(port=redis_server.port, decode_responses=True)
+    try:
+        for use_script in (True, False):
+            reader = CountsReader(text, steps=STEPS, sep=SEP, use_script=use_script)
+            assert reader.read(["dec"], NOW_MS) == expected
+    finally:
+        text.close()
