@@ -22,6 +22,9 @@ BENCH = "a benchmark: minutes of timed runs, figures in docs/benchmarks.md (make
 NOT_RUN_HERE: dict[str, str] = {
     "make demo": "runs until Ctrl-C with a live view (tests/integration/demo runs `shoal demo`)",
     "make test": "the whole test suite, this test included; many minutes",
+    "pytest -s tests/integration/simulate/test_fidelity.py": (
+        "a test of the suite itself (make test runs it); real workers for about 80 s"
+    ),
     "make lint": "ruff, mypy and import-linter over the whole tree; CI runs it as its own step",
     "make e2e": E2E,
     "time make e2e": E2E,
