@@ -9,10 +9,21 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery.signals import before_task_publish
 
 from tests.support.procs import ProcessTracker
 from tests.support.redis_server import RedisServer
 from tests.support.tools import ROOT, require_tool
+from workers.kit import PUBLISH_HOOK_UID
+
+
+@pytest.fixture(autouse=True)
+def _publisher_kit_hook_removed() -> Iterator[None]:
+    """``workers.kit.configure`` stamps ``published_at`` on every publish of the process from
+    then on (as documented): a test that configures it must not stamp later tests' messages
+    (a test's own ``published_at`` header would be overwritten)."""
+    yield
+    before_task_publish.disconnect(dispatch_uid=PUBLISH_HOOK_UID)
 
 
 @pytest.fixture(scope="session")

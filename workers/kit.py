@@ -69,6 +69,10 @@ class Router:
         return {"queue": queue} if queue else None
 
 
+PUBLISH_HOOK_UID = "shoal.kit.published_at"
+"""The ``before_task_publish`` receiver that stamps ``published_at`` (process-wide, once)."""
+
+
 def stamp_published_at(headers: dict[str, Any] | None, now: float) -> None:
     """Set the ``published_at`` header (epoch seconds) to the time of this publish."""
     if headers is not None:
@@ -127,5 +131,5 @@ def configure(
     if routes is not None or route_hook is not None:
         conf["task_routes"] = (Router(routes, route_hook),)
     app.conf.update(conf)
-    before_task_publish.connect(_on_publish, weak=False, dispatch_uid="shoal.kit.published_at")
+    before_task_publish.connect(_on_publish, weak=False, dispatch_uid=PUBLISH_HOOK_UID)
     return app
