@@ -39,11 +39,6 @@ def stabilize(
     in its window is the answer, and dropping the entries ``raw`` dominates is one pass. Under
     a steady load each holds one entry, however long the windows; the answers are the HPA's.
     """
-    kept = recent.highs
-    if len(kept) == 1 and kept is recent.lows and kept[0].replicas == raw:
-        # Steady: the one recommendation kept is this one again (no other can be the answer).
-        steady = (Recommendation(now, raw),)
-        return raw, Recent(steady, steady)
     down_cutoff = now - down.stabilization_window_s
     highs = [r for r in recent.highs if r.at > down_cutoff and r.replicas > raw]
     down_rec = highs[0].replicas if highs else raw
@@ -51,12 +46,7 @@ def stabilize(
     lows = [r for r in recent.lows if r.at > up_cutoff and r.replicas < raw]
     up_rec = lows[0].replicas if lows else raw
     latest = Recommendation(now, raw)
-    if not highs and not lows:
-        only = (latest,)
-        return min(max(current, up_rec), down_rec), Recent(only, only)
-    highs.append(latest)
-    lows.append(latest)
-    return min(max(current, up_rec), down_rec), Recent(tuple(highs), tuple(lows))
+    return min(max(current, up_rec), down_rec), Recent((*highs, latest), (*lows, latest))
 
 
 def changes_in_period(

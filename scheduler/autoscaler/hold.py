@@ -28,14 +28,13 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from scheduler.autoscaler.behavior import stabilize
 from scheduler.autoscaler.config import QueuePolicy
 from scheduler.autoscaler.model import (
     Decision,
     Observation,
     QueueState,
     Reason,
-    Recent,
-    Recommendation,
 )
 from scheduler.autoscaler.policy import wakes
 
@@ -102,19 +101,13 @@ def carry(
     a hold: the same raw recommendation dated ``at``, the older ones that left their windows
     by then dropped, and the last activity as the caller saw it (the last poll with work).
     (Scale events that aged out are pruned by the next call, as they would have been.)"""
-    highs, lows = state.recommendations
+    highs = state.recommendations.highs
     if not highs:
         return state
-    latest = Recommendation(at, highs[-1].replicas)
-    down_cutoff = at - policy.scale_down.stabilization_window_s
-    up_cutoff = at - policy.scale_up.stabilization_window_s
-    old_highs = [r for r in highs[:-1] if r.at > down_cutoff]
-    old_lows = [r for r in lows[:-1] if r.at > up_cutoff]
-    if old_highs or old_lows:
-        recent = Recent((*old_highs, latest), (*old_lows, latest))
-    else:
-        only = (latest,)
-        recent = Recent(only, only)
+    raw = highs[-1].replicas  # the latest raw recommendation, the same at every poll held
+    _, recent = stabilize(
+        raw, raw, state.recommendations, up=policy.scale_up, down=policy.scale_down, now=at
+    )
     return state._replace(recommendations=recent, last_active_at=last_active_at)
 
 
