@@ -188,10 +188,7 @@ class ShoalController:
     def _wake(self, q: int) -> None:
         """Count the polls ``q`` skipped and bring its state to the last of them."""
         _count(self._reasons[q], self._holds[q], self._skipped_busy[q], self._skipped_idle[q])
-        last_active = self.states[q].last_active_at
-        if self._skipped_busy[q]:
-            last_active = float(self._last_work[q])
-        at = self._polls[-2]
+        at, last_active = self._polls[-2], float(self._last_work[q])
         self.states[q] = carry(self.states[q], self.policies[q], at, last_active)
         self._skipped_busy[q] = self._skipped_idle[q] = 0
 
