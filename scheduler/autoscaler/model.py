@@ -135,9 +135,6 @@ class QueueState(NamedTuple):
     def initial(cls) -> QueueState:
         return cls()
 
-    def with_failure(self) -> QueueState:
-        return self._replace(consecutive_failures=self.consecutive_failures + 1)
-
 
 Note = tuple[str, tuple[object, ...]]
 """A piece of a decision's explanation: a printf-style format and its values."""

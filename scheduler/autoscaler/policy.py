@@ -108,17 +108,13 @@ def backlog_replicas(obs: Observation, policy: QueuePolicy) -> int | None:
     return _ceil((obs.backlog + obs.in_flight) / target)
 
 
-def latency_replicas(obs: Observation, state: QueueState, policy: QueuePolicy) -> int | None:
+def latency_replicas(obs: Observation, capacity: float | None, policy: QueuePolicy) -> int | None:
     """Replicas whose throughput drains the backlog within the target and keeps up with
     arrivals: ``(arrival_rate + backlog / targetLatencySeconds) / per-replica capacity``.
 
-    Without a learnt capacity (no completions seen under load yet) it asks for what there is,
-    at least one replica while work waits.
+    Without a learnt ``capacity`` (no completions seen under load yet) it asks for what there
+    is, at least one replica while work waits.
     """
-    return _latency(obs, state.capacity_per_replica_per_s, policy)
-
-
-def _latency(obs: Observation, capacity: float | None, policy: QueuePolicy) -> int | None:
     target = policy.target_latency_s
     if target is None:
         return None
@@ -145,7 +141,7 @@ def _capacity(obs: Observation, learnt: float | None, policy: QueuePolicy) -> fl
 
 def _targets(obs: Observation, capacity: float | None, policy: QueuePolicy) -> _Step:
     by_backlog = backlog_replicas(obs, policy)
-    by_latency = _latency(obs, capacity, policy)
+    by_latency = latency_replicas(obs, capacity, policy)
     if by_latency is not None and (by_backlog is None or by_latency > by_backlog):
         text = "waiting %d + in flight %d, arrivals %.1f/s, within %gs -> %d"
         values = (
