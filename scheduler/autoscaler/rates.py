@@ -7,9 +7,10 @@ completed``; completion the growth of ``completed``. Both are smoothed with a ti
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 
 class RateState(NamedTuple):
@@ -20,6 +21,11 @@ class RateState(NamedTuple):
     completion_per_s: float = 0.0
     backlog_since: float | None = None
     """When the backlog was last seen going from empty to non-empty."""
+
+
+_state: Callable[[tuple[Any, ...]], RateState] = functools.partial(tuple.__new__, RateState)
+"""``RateState(*fields)`` without the NamedTuple's Python-level ``__new__`` (one per queue and
+poll in the controller)."""
 
 
 def ewma(previous: float, sample: float, dt_s: float, half_life_s: float) -> float:
@@ -51,23 +57,27 @@ def update_rates(
 ) -> RateState:
     """The rates after one more sample at ``at`` (seconds)."""
     total = backlog + in_flight + completed
-    since = state.backlog_since if backlog > 0 else None
-    if backlog > 0 and since is None:
+    last_at, last_total, last_completed, arrival_per_s, completion_per_s, since = state
+    if backlog <= 0:
+        since = None
+    elif since is None:
         since = at
-    if state.at is None or at <= state.at or completed < state.completed:
+    if last_at is None or at <= last_at or completed < last_completed:
         # First sample, a clock that did not move, or a counter reset: no rate from this pair.
-        return RateState(at, total, completed, state.arrival_per_s, state.completion_per_s, since)
-    dt = at - state.at
-    arrival = max(0.0, (total - state.total) / dt)
-    completion = max(0.0, (completed - state.completed) / dt)
+        return _state((at, total, completed, arrival_per_s, completion_per_s, since))
+    dt = at - last_at
+    arrival = (total - last_total) / dt
+    completion = (completed - last_completed) / dt
     weight = _weight(dt, half_life_s)
-    return RateState(
-        at,
-        total,
-        completed,
-        _toward(state.arrival_per_s, arrival, weight),
-        _toward(state.completion_per_s, completion, weight),
-        since,
+    return _state(
+        (
+            at,
+            total,
+            completed,
+            _toward(arrival_per_s, arrival if arrival > 0.0 else 0.0, weight),
+            _toward(completion_per_s, completion if completion > 0.0 else 0.0, weight),
+            since,
+        )
     )
 
 

@@ -285,6 +285,11 @@ class CountsReader:
         return result
 
 
+_reading: Callable[[tuple[int, int, float | None, float, float, bool, str]], Reading] = (
+    functools.partial(tuple.__new__, Reading)
+)
+"""``Reading(*fields)`` (all seven) without the NamedTuple's Python-level ``__new__``."""
+
 _NO_RATES = RateState()
 """A queue's rates before its first sample (frozen, so shared)."""
 
@@ -320,31 +325,27 @@ class RedisSource:
         return {q: self._reading(q, counts[q], now) for q in queues}
 
     def _reading(self, queue: str, counts: Counts, now: float) -> Reading:
+        backlog, in_flight, completed, published_at = counts
         rates = update_rates(
             self.rates.get(queue) or _NO_RATES,
             at=now,
-            backlog=counts.backlog,
-            in_flight=counts.in_flight,
-            completed=counts.completed,
+            backlog=backlog,
+            in_flight=in_flight,
+            completed=completed,
             half_life_s=self.rate_half_life_s,
         )
         self.rates[queue] = rates
-        if counts.backlog and counts.published_at:
-            oldest: float | None = max(0.0, now - min(counts.published_at))
+        if backlog and published_at:
+            oldest: float | None = max(0.0, now - min(published_at))
         else:
             oldest = estimate_oldest_age_s(
-                backlog=counts.backlog,
+                backlog=backlog,
                 backlog_since=rates.backlog_since,
                 arrival_per_s=rates.arrival_per_s,
                 now=now,
             )
-        return Reading(
-            backlog=counts.backlog,
-            in_flight=counts.in_flight,
-            oldest_age_s=oldest,
-            arrival_rate_per_s=rates.arrival_per_s,
-            completion_rate_per_s=rates.completion_per_s,
-        )
+        arrival, completion = rates.arrival_per_s, rates.completion_per_s
+        return _reading((backlog, in_flight, oldest, arrival, completion, True, ""))
 
     def close(self) -> None:
         self.client.close()
