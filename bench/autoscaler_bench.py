@@ -167,6 +167,7 @@ def bench_observe(
     fill(client, queues, busy_lists)
     lists = [name for q in queues for name in keys.priority_lists(q, STEPS, SEP)]
     script = CountsReader(client, steps=STEPS, sep=SEP, use_script=True)
+    one_script = CountsReader(client, steps=STEPS, sep=SEP, queues_per_script=n_queues)
     pipeline = CountsReader(client, steps=STEPS, sep=SEP, use_script=False)
     source = RedisSource(client, steps=STEPS, sep=SEP)
     now_ms = int(time.time() * 1000)
@@ -185,6 +186,9 @@ def bench_observe(
 
     variants = {
         "observe (Lua script)": lambda: script.read(queues, int(time.time() * 1000)),
+        "observe (one script for all queues)": lambda: one_script.read(
+            queues, int(time.time() * 1000)
+        ),
         "observe + rates (RedisSource)": lambda: source.observe(queues),
         "observe (pipeline fallback)": lambda: pipeline.read(queues, int(time.time() * 1000)),
         "raw pipelined LLEN": raw_llen,
@@ -197,6 +201,7 @@ def bench_observe(
             times, per_call = timed(variants[name], 1)
             samples[name] += times
             trips[name] = per_call
+    blocks = {name: longest_command_ms(client, fn) for name, fn in variants.items()}
     client.close()
     base = common.median(samples["raw pipelined LLEN"])
     return {
@@ -205,9 +210,26 @@ def bench_observe(
             "min_ms": round(min(times), 2),
             "round_trips": trips[name],
             "ratio_to_raw_llen": round(common.ratio(common.median(times), base), 2),
+            "longest_command_ms": blocks[name],
         }
         for name, times in samples.items()
     }
+
+
+def longest_command_ms(client: redis.Redis, fn: Callable[[], object], calls: int = 10) -> float:
+    """The longest single command Redis ran over ``calls`` calls of ``fn`` (SLOWLOG, every
+    command logged): Redis serves no other client while one command (a script) runs."""
+    client.config_set("slowlog-log-slower-than", 0)
+    client.config_set("slowlog-max-len", 100_000)
+    try:
+        client.slowlog_reset()
+        for _ in range(calls):
+            fn()
+        entries = client.slowlog_get(100_000)
+    finally:
+        client.config_set("slowlog-log-slower-than", 10_000)
+        client.slowlog_reset()
+    return round(max(e["duration"] for e in entries) / 1000, 2)
 
 
 def bench_decide(n_queues: int, repeats: int) -> dict[str, Any]:
@@ -335,11 +357,13 @@ def report(result: dict[str, Any], n_queues: int) -> dict[str, bool]:
                 f"{v['min_ms']:.1f}",
                 v["round_trips"],
                 v["ratio_to_raw_llen"],
+                f"{v['longest_command_ms']:.1f}",
             ]
             for k, v in result[part].items()
         ]
         print(f"\n{scenario}:")
-        print(common.table(["observation", "p50 ms", "min ms", "round trips", "x raw LLEN"], rows))
+        head = ["observation", "p50 ms", "min ms", "round trips", "x raw LLEN", "longest cmd ms"]
+        print(common.table(head, rows))
     if "decide" in result:
         checks["decide p50 < 5 ms"] = result["decide"]["p50_ms"] < DECIDE_TARGET_MS
         print(

@@ -1,8 +1,10 @@
-"""EVALSHA of one script whose keys and leading arguments stay the same from call to call.
+"""EVALSHA of one script over fixed chunks of keys, all sent in one round trip.
 
 The autoscaler's observation sends the same 6,000 key names every poll; redis-py would pack
 them again each time (about a millisecond of the client's time). :class:`ScriptCall` packs
-them once and, per call, only the last argument.
+them once and, per call, only the last argument. The keys come in chunks, one EVALSHA each,
+written together and answered together: one round trip, while Redis, which runs one script at a
+time and nothing else meanwhile, can serve other clients between two chunks.
 """
 
 from __future__ import annotations
@@ -19,53 +21,61 @@ def _bulk(arg: bytes) -> bytes:
 
 
 class ScriptCall:
-    """EVALSHA of one script with fixed KEYS and leading ARGV, packed once.
+    """EVALSHA of one script per chunk of KEYS and leading ARGV, packed once.
 
     Packing 6,000 key names costs the client about a millisecond per call through redis-py;
-    here a call packs only the last argument and sends the rest as stored bytes. A missing
-    script (a restarted or failed-over server) is loaded and the call repeated; a broken pooled
-    connection is dropped and the call repeated once on a fresh one.
+    here a call packs only the last argument of each chunk and sends the rest as stored bytes.
+    A missing script (a restarted or failed-over server) is loaded and the call repeated; a
+    broken pooled connection is dropped and the call repeated once on a fresh one.
     """
 
     def __init__(self, client: redis.Redis, script: str) -> None:
         self.client = client
         self.script = script
         self.sha = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-        self._packed: tuple[object, int, bytes] | None = None
+        self._packed: tuple[object, list[tuple[int, bytes]]] | None = None
 
-    def prepare(self, tag: object, keys_: Sequence[str], args: Sequence[str | int]) -> None:
-        """Pack EVALSHA's arguments up to the last one, which :meth:`call` adds."""
-        parts = [b"EVALSHA", self.sha.encode(), b"%d" % len(keys_)]
-        parts += [k.encode() for k in keys_]
-        parts += [str(a).encode() for a in args]
-        self._packed = (tag, len(parts) + 1, b"".join(_bulk(p) for p in parts))
+    def prepare(
+        self, tag: object, chunks: Sequence[tuple[Sequence[str], Sequence[str | int]]]
+    ) -> None:
+        """Pack one EVALSHA per ``(keys, args)`` chunk, up to the last argument, which
+        :meth:`call` adds."""
+        packed = []
+        for keys_, args in chunks:
+            parts = [b"EVALSHA", self.sha.encode(), b"%d" % len(keys_)]
+            parts += [k.encode() for k in keys_]
+            parts += [str(a).encode() for a in args]
+            packed.append((len(parts) + 1, b"".join(_bulk(p) for p in parts)))
+        self._packed = (tag, packed)
 
     def prepared_for(self, tag: object) -> bool:
         """Whether the packed arguments are those :meth:`prepare` made for ``tag``."""
         return self._packed is not None and self._packed[0] == tag
 
-    def packed(self, last_arg: int) -> bytes:
-        """The whole EVALSHA command as RESP, ``last_arg`` appended to what was prepared."""
+    def packed(self, last_arg: int) -> list[bytes]:
+        """Each chunk's EVALSHA as RESP, ``last_arg`` appended to what was prepared."""
         assert self._packed is not None, "prepare() first"
-        _, count, body = self._packed
-        return b"*%d\r\n%s%s" % (count, body, _bulk(b"%d" % last_arg))
+        last = _bulk(b"%d" % last_arg)
+        return [b"*%d\r\n%s%s" % (count, body, last) for count, body in self._packed[1]]
 
-    def call(self, last_arg: int) -> Any:
-        """Run the script (one round trip; three when the server has to load it first)."""
-        packed = self.packed(last_arg)
+    def call(self, last_arg: int) -> list[Any]:
+        """Each chunk's reply, in order (one round trip; three when the server has to load the
+        script first)."""
+        packed = b"".join(self.packed(last_arg))
+        count = len(self._packed[1]) if self._packed else 0
         try:
-            return self._send(packed)
+            return self._send(packed, count)
         except redis.exceptions.NoScriptError:
             self.client.script_load(self.script)
-            return self._send(packed)
+            return self._send(packed, count)
 
-    def _send(self, packed: bytes) -> Any:
+    def _send(self, packed: bytes, count: int) -> list[Any]:
         pool = self.client.connection_pool
         for attempt in (1, 2):
             conn = pool.get_connection()
             try:
                 conn.send_packed_command([packed])  # type: ignore[no-untyped-call]
-                return conn.read_response()
+                return _replies(conn, count)
             except redis.ConnectionError:
                 conn.disconnect()  # type: ignore[no-untyped-call]
                 if attempt == 2:
@@ -76,3 +86,19 @@ class ScriptCall:
             finally:
                 pool.release(conn)
         raise AssertionError("unreachable")
+
+
+def _replies(conn: Any, count: int) -> list[Any]:
+    """``count`` replies; an error reply is raised once all are read, so the connection is left
+    with nothing pending."""
+    replies: list[Any] = []
+    error: redis.ResponseError | None = None
+    for _ in range(count):
+        try:
+            replies.append(conn.read_response())
+        except redis.ResponseError as exc:
+            error = error or exc
+            replies.append(None)
+    if error is not None:
+        raise error
+    return replies

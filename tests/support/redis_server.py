@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -29,8 +30,10 @@ class RedisServer:
         *,
         port: int | None = None,
         password: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.workdir = workdir
         self.port = port or free_port()
         self.password = password
@@ -47,7 +50,7 @@ class RedisServer:
         argv += ["--daemonize", "no"]
         if self.password:
             argv += ["--requirepass", self.password]
-        return argv
+        return argv + self.extra_args
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

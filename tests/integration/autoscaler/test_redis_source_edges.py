@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -16,8 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.connection import Connection
 
+from scheduler.autoscaler import redis_source
 from scheduler.autoscaler.redis_source import TAIL_WINDOW_BYTES, Counts, CountsReader, held
 from tests.support.redis_server import RedisServer
+from tests.support.tools import require_tool
 from workers import keys
 
 pytestmark = pytest.mark.integration
@@ -325,3 +328,90 @@ def test_a_client_that_decodes_responses_reads_the_same(
             assert reader.read(["dec"], NOW_MS) == expected
     finally:
         text.close()
+
+
+def test_queues_split_over_several_scripts_read_as_one(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven queues per EVALSHA, 40 queues: six scripts, one round trip, each value (also
+    those the script leaves to Python) on its own queue."""
+    queues = [f"c{i}" for i in range(40)]
+    for i, queue in enumerate(queues):
+        if i % 3:
+            redis_client.lpush(queue, *[envelope({"published_at": 1_700_000_000 + i})] * (i % 3))
+        redis_client.hset(keys.inflight(queue), "w", keys.encode_inflight(i, NOW_MS + 1000))
+    redis_client.lpush("c30", envelope({"published_at": "2023-11-14T22:13:20+00:00"}))
+    redis_client.hset(keys.inflight("c22"), "odd", "+5 1800000000001")
+    redis_client.hset(keys.stats("c39"), "completed", " 9")
+    sent: list[object] = []
+    original = Connection.send_packed_command
+
+    def counted(self: Connection, command: object, check_health: bool = True) -> None:
+        sent.append(command)
+        original(self, command, check_health)
+
+    reader = CountsReader(redis_client, steps=STEPS, sep=SEP, queues_per_script=7)
+    reader.read(queues, NOW_MS)  # loads the script
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    counts = reader.read(queues, NOW_MS)
+    assert len(sent) == 1
+    assert [c.backlog for c in counts.values()] == [i % 3 for i in range(40)][:30] + [1] + [
+        i % 3 for i in range(31, 40)
+    ]
+    assert counts["c30"].published_at == (1_700_000_000.0,)
+    assert counts["c22"].in_flight == 22 + 5 and counts["c21"].in_flight == 21
+    assert counts["c39"].completed == 9 and counts["c38"].completed == 0
+    assert counts["c4"].published_at == (1_700_000_004.0,) and counts["c3"].published_at == ()
+    monkeypatch.setattr(Connection, "send_packed_command", original)
+    assert counts == both(redis_client, queues)
+
+
+def test_a_flushed_script_cache_with_several_scripts_is_recovered(
+    redis_client: redis.Redis,
+) -> None:
+    queues = ["f0", "f1", "f2", "f3", "f4"]
+    redis_client.lpush("f3", envelope({"published_at": 1_700_000_000}))
+    reader = CountsReader(redis_client, steps=STEPS, sep=SEP, queues_per_script=2)
+    assert reader.read(queues, NOW_MS)["f3"].backlog == 1
+    redis_client.script_flush()
+    redis_client.lpush("f4", envelope({}))
+    counts = reader.read(queues, NOW_MS)
+    assert [c.backlog for c in counts.values()] == [0, 0, 0, 1, 1]
+    assert redis_client.ping() is True  # nothing left unread on the pooled connection
+    assert reader.use_script is True
+
+
+def test_a_key_of_another_type_fails_the_observation_and_keeps_the_script(
+    redis_client: redis.Redis,
+) -> None:
+    """A string where a priority list should be: that poll fails (replicas held), nothing is
+    left unread on the connection, and once the key is gone the script reads again."""
+    queues = ["w0", "w1", "w2", "w3"]
+    redis_client.lpush("w0", envelope({"published_at": 1_700_000_000}))
+    redis_client.set(f"w2{SEP}6", "not a list")
+    source = redis_source.RedisSource(redis_client, steps=STEPS, sep=SEP)
+    source.reader.queues_per_script = 2
+    readings = source.observe(queues)
+    assert [r.ok for r in readings.values()] == [False] * 4
+    assert "WRONGTYPE" in readings["w0"].error
+    assert source.reader.use_script is True
+    assert redis_client.get(f"w2{SEP}6") == b"not a list"
+    redis_client.delete(f"w2{SEP}6")
+    readings = source.observe(queues)
+    assert [r.ok for r in readings.values()] == [True] * 4 and readings["w0"].backlog == 1
+
+
+def test_a_server_without_evalsha_falls_back_to_the_pipeline(tmp_path: Path) -> None:
+    server = RedisServer(
+        require_tool("redis-server"), tmp_path, extra_args=["--rename-command", "EVALSHA", ""]
+    )
+    server.start()
+    try:
+        client = server.client()
+        client.lpush("plain", envelope({"published_at": 1_700_000_000}))
+        reader = CountsReader(client, steps=STEPS, sep=SEP)
+        assert reader.read(["plain"], NOW_MS)["plain"] == Counts(1, 0, 0, (1_700_000_000.0,))
+        assert reader.use_script is False
+        client.close()
+    finally:
+        server.stop()

@@ -1,4 +1,4 @@
-"""The pre-packed EVALSHA is byte for byte what redis-py would send. Pure: no Redis."""
+"""The pre-packed EVALSHAs are byte for byte what redis-py would send. Pure: no Redis."""
 
 from __future__ import annotations
 
@@ -30,17 +30,20 @@ def redis_py_packing(*args: object) -> bytes:
 )
 def test_packed_command_equals_redis_pys(keys: list[str]) -> None:
     call = ScriptCall(redis.Redis(), SCRIPT)  # no connection is made
-    call.prepare("tag", keys, [4, 2048])
+    call.prepare("tag", [(keys, [4, 2048]), (keys[:1], [4, 2048])])
     sha = hashlib.sha1(SCRIPT.encode()).hexdigest()
     for now_ms in (0, 1_800_000_000_123):
-        expected = redis_py_packing("EVALSHA", sha, len(keys), *keys, 4, 2048, now_ms)
+        expected = [
+            redis_py_packing("EVALSHA", sha, len(keys), *keys, 4, 2048, now_ms),
+            redis_py_packing("EVALSHA", sha, len(keys[:1]), *keys[:1], 4, 2048, now_ms),
+        ]
         assert call.packed(now_ms) == expected
 
 
 def test_prepared_only_for_its_tag() -> None:
     call = ScriptCall(redis.Redis(), SCRIPT)
     assert not call.prepared_for(("a",))
-    call.prepare(("a",), ["a"], [])
+    call.prepare(("a",), [(["a"], [])])
     assert call.prepared_for(("a",)) and not call.prepared_for(("a", "b"))
     with pytest.raises(AssertionError, match="prepare"):
         ScriptCall(redis.Redis(), SCRIPT).packed(1)
