@@ -201,7 +201,9 @@ class Controller:
             log.info("status not written: %s", exc)
 
     def _tick(self, readings: Mapping[str, Reading]) -> None:
-        ok = all(r.ok for r in readings.values())
+        # The source answered if any queue was read: one queue's unreadable key (another type)
+        # fails that queue's reading, not the poll interval or readiness of the others.
+        ok = not readings or any(r.ok for r in readings.values())
         self.failed_passes = 0 if ok else self.failed_passes + 1
         if self.liveness:
             self.liveness.tick(ok=ok)

@@ -43,17 +43,19 @@ here), however many queues there are. All the chunks still go in one round trip.
 
 OBSERVE_SCRIPT = """
 local n, window, now_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local call, find, match, byte = redis.call, string.find, string.match, string.byte
-local huge, sub = math.huge, string.sub
+local call, pcall, type = redis.call, redis.pcall, type
+local find, match, byte, sub, huge = string.find, string.match, string.byte, string.sub, math.huge
 local out, k, extra, e = {}, 0, {}, 0
 local ks = KEYS
 local q, i, last = 0, 1, #ks
 while i <= last do
   q = q + 1
-  local backlog, oldest, oldest_raw = 0, huge, '-'
+  local backlog, oldest, oldest_raw, bad = 0, huge, '-', nil
   for j = i, i + n - 1 do
-    local len = call('LLEN', ks[j])
-    if len > 0 then
+    local len = pcall('LLEN', ks[j])
+    if type(len) ~= 'number' then
+      bad = bad or len.err
+    elseif len > 0 then
       backlog = backlog + len
       local tail = call('LINDEX', ks[j], -1)
       local size = tail and #tail or 0
@@ -82,7 +84,8 @@ while i <= last do
     end
   end
   local held = 0
-  local values = call('HVALS', ks[i + n])
+  local values = pcall('HVALS', ks[i + n])
+  if values.err then bad, values = bad or values.err, {} end
   for x = 1, #values do
     local v = values[x]
     local count, expires = match(v, '^(%d+) (%d+)$')
@@ -92,8 +95,12 @@ while i <= last do
       extra[e + 1], extra[e + 2], extra[e + 3], e = q, 'i', v, e + 3
     end
   end
-  local completed = call('HGET', ks[i + n + 1], 'completed')
-  if not completed then
+  local completed = pcall('HGET', ks[i + n + 1], 'completed')
+  if type(completed) == 'table' then bad, completed = bad or completed.err, false end
+  if bad then
+    backlog, held, completed, oldest_raw = 0, 0, '0', '-'
+    extra[e + 1], extra[e + 2], extra[e + 3], e = q, 'e', bad, e + 3
+  elseif not completed then
     completed = '0'
   elseif not match(completed, '^%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') then
     extra[e + 1], extra[e + 2], extra[e + 3], e = q, 'c', completed, e + 3
@@ -126,6 +133,9 @@ class Counts(NamedTuple):
     published_at: tuple[float, ...]
     """The oldest ``published_at`` over the tails of the non-empty lists; empty when none
     carries a readable one."""
+    error: str = ""
+    """Why this queue's keys could not be read (one of them holds another type), the counts
+    then being zero; empty when they were read."""
 
 
 def parse_published_at(raw: object) -> float | None:
@@ -186,6 +196,12 @@ def scripting_refused(exc: redis.ResponseError) -> bool:
     )
 
 
+def unreadable(error: bytes | str) -> Counts:
+    """A queue whose keys could not be read: no counts, and why."""
+    text = error.decode(errors="replace") if isinstance(error, bytes) else error
+    return Counts(0, 0, 0, (), text)
+
+
 def _int(raw: object) -> int:
     try:
         return int(raw)  # type: ignore[call-overload, no-any-return]
@@ -198,7 +214,7 @@ def _oldest(stamps: Any) -> tuple[float, ...]:
     return (min(found),) if found else ()
 
 
-_counts: Callable[[tuple[int, int, int, tuple[float, ...]]], Counts] = functools.partial(
+_counts: Callable[[tuple[int, int, int, tuple[float, ...], str]], Counts] = functools.partial(
     tuple.__new__, Counts
 )
 """``Counts(*row)`` without the Python-level ``__new__`` of a NamedTuple (1,000 per poll)."""
@@ -264,6 +280,7 @@ class CountsReader:
                 map(int, tokens[1::4]),
                 map(int, tokens[2::4]),
                 stamps,
+                [""] * len(chunk),
                 strict=True,
             )
             read = dict(zip(chunk, map(_counts, rows), strict=True))
@@ -285,8 +302,10 @@ class CountsReader:
                 result[queue] = counts._replace(published_at=_oldest(stamps))
             elif kind in (b"i", "i"):
                 result[queue] = counts._replace(in_flight=counts.in_flight + held(raw, now_ms))
-            else:
+            elif kind in (b"c", "c"):
                 result[queue] = counts._replace(completed=_int(raw))
+            else:
+                result[queue] = unreadable(raw)
 
     def _read_pipeline(self, queues: Sequence[str], now_ms: int) -> dict[str, Counts]:
         pipe = self.client.pipeline(transaction=False)
@@ -299,11 +318,15 @@ class CountsReader:
                 pipe.lindex(name, -1)
             pipe.hgetall(keys.inflight(queue))
             pipe.hget(keys.stats(queue), "completed")
-        reply = pipe.execute()
+        reply = pipe.execute(raise_on_error=False)
         width = 2 * n + 2
         result = {}
         for index, queue in enumerate(queues):
             row = reply[width * index : width * (index + 1)]
+            failed = next((x for x in row if isinstance(x, redis.ResponseError)), None)
+            if failed is not None:
+                result[queue] = unreadable(str(failed))
+                continue
             result[queue] = Counts(
                 backlog=sum(int(x) for x in row[:n]),
                 in_flight=in_flight_sum(row[2 * n], now_ms),
@@ -353,7 +376,9 @@ class RedisSource:
         return {q: self._reading(q, counts[q], now) for q in queues}
 
     def _reading(self, queue: str, counts: Counts, now: float) -> Reading:
-        backlog, in_flight, completed, published_at = counts
+        backlog, in_flight, completed, published_at, error = counts
+        if error:
+            return Reading.failed(error)  # the rates keep their last state
         rates = update_rates(
             self.rates.get(queue) or _NO_RATES,
             at=now,

@@ -381,24 +381,33 @@ def test_a_flushed_script_cache_with_several_scripts_is_recovered(
     assert reader.use_script is True
 
 
-def test_a_key_of_another_type_fails_the_observation_and_keeps_the_script(
-    redis_client: redis.Redis,
+@pytest.mark.parametrize("bad_key", [f"w2{SEP}6", "shoal:inflight:w2", "shoal:stats:w2"])
+def test_a_key_of_another_type_fails_that_queue_only(
+    redis_client: redis.Redis, bad_key: str
 ) -> None:
-    """A string where a priority list should be: that poll fails (replicas held), nothing is
-    left unread on the connection, and once the key is gone the script reads again."""
-    queues = ["w0", "w1", "w2", "w3"]
-    redis_client.lpush("w0", envelope({"published_at": 1_700_000_000}))
-    redis_client.set(f"w2{SEP}6", "not a list")
+    """A string where one of queue w2's lists or hashes should be: w2's reading fails with
+    Redis's reason (so its replicas are held), the other queues, in its script and in the
+    others, are read; the key is left alone, and once it is gone w2 reads again."""
+    assert bad_key in CountsReader(redis_client, steps=STEPS, sep=SEP).script_keys(["w2"])
+    queues = ["w0", "w1", "w2", "w3", "w4"]
+    for queue in queues:
+        redis_client.lpush(queue, envelope({"published_at": 1_700_000_000}))
+        redis_client.hset(keys.inflight(queue), "w", keys.encode_inflight(2, NOW_MS + 1000))
+    redis_client.set(bad_key, "not a list")
+    counts = both(redis_client, queues)
+    assert counts["w2"] == Counts(0, 0, 0, (), counts["w2"].error)
+    assert counts["w2"].error.startswith("WRONGTYPE")
+    assert [counts[q] for q in ("w0", "w1", "w3", "w4")] == [Counts(1, 2, 0, (1.7e9,))] * 4
     source = redis_source.RedisSource(redis_client, steps=STEPS, sep=SEP)
     source.reader.queues_per_script = 2
     readings = source.observe(queues)
-    assert [r.ok for r in readings.values()] == [False] * 4
-    assert "WRONGTYPE" in readings["w0"].error
+    assert [r.ok for r in readings.values()] == [True, True, False, True, True]
+    assert readings["w2"].error.startswith("WRONGTYPE") and readings["w3"].backlog == 1
     assert source.reader.use_script is True
-    assert redis_client.get(f"w2{SEP}6") == b"not a list"
-    redis_client.delete(f"w2{SEP}6")
+    assert redis_client.get(bad_key) == b"not a list"
+    redis_client.delete(bad_key)
     readings = source.observe(queues)
-    assert [r.ok for r in readings.values()] == [True] * 4 and readings["w0"].backlog == 1
+    assert [r.ok for r in readings.values()] == [True] * 5 and readings["w2"].backlog == 1
 
 
 def test_a_server_without_evalsha_falls_back_to_the_pipeline(tmp_path: Path) -> None:

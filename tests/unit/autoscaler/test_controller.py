@@ -146,6 +146,55 @@ def test_waits_longer_while_observations_fail_capped() -> None:
     assert controller.wait_s() == 2.0
 
 
+class PerQueueSource:
+    """Each queue's own reading."""
+
+    def __init__(self, readings: Mapping[str, Reading]) -> None:
+        self.readings = dict(readings)
+
+    def observe(self, queues: Sequence[str]) -> dict[str, Reading]:
+        return {q: self.readings[q] for q in queues}
+
+    def close(self) -> None:
+        pass
+
+
+def test_one_unreadable_queue_holds_itself_only() -> None:
+    """One queue's key holds another type: that queue holds its replicas, the other scales,
+    and the loop neither backs off nor turns unready for it."""
+    cfg = parse_config(
+        {
+            "pollIntervalSeconds": 2,
+            "queues": [
+                {
+                    "name": name,
+                    "concurrency": 10,
+                    "autoscaling": {"maxReplicas": 10, "targetBacklogPerReplica": 100},
+                }
+                for name in ("emails", "reports")
+            ],
+        }
+    )
+    source = PerQueueSource(
+        {
+            "emails": Reading(backlog=500),
+            "reports": Reading.failed("WRONGTYPE Operation against a key holding the wrong kind"),
+        }
+    )
+    actuator = Recorder({"emails": 1, "reports": 3})
+    liveness = Liveness(stale_after_s=30.0, clock=lambda: 5.0)
+    controller = Controller(
+        config=cfg, source=source, actuator=actuator, clock=Clock(), liveness=liveness
+    )
+    for _ in range(4):
+        outcomes = {o.queue.name: o for o in controller.step()}
+        assert controller.wait_s() == 2.0
+    assert outcomes["reports"].decision.reason is Reason.OBSERVATION_FAILED
+    assert outcomes["reports"].error.startswith("WRONGTYPE")
+    assert actuator.replicas == {"emails": 5, "reports": 3}
+    assert liveness.ready()
+
+
 def test_config_reload_applies_a_good_file_and_keeps_the_last_good_one(tmp_path: Path) -> None:
     path = tmp_path / "autoscaler.yaml"
     path.write_text(CONFIG_YAML.format(max=10))
