@@ -61,13 +61,13 @@ class ScriptCall:
     def call(self, last_arg: int) -> list[Any]:
         """Each chunk's reply, in order (one round trip; three when the server has to load the
         script first)."""
-        packed = b"".join(self.packed(last_arg))
-        count = len(self._packed[1]) if self._packed else 0
+        chunks = self.packed(last_arg)
+        packed = b"".join(chunks)
         try:
-            return self._send(packed, count)
+            return self._send(packed, len(chunks))
         except redis.exceptions.NoScriptError:
             self.client.script_load(self.script)
-            return self._send(packed, count)
+            return self._send(packed, len(chunks))
 
     def _send(self, packed: bytes, count: int) -> list[Any]:
         pool = self.client.connection_pool
