@@ -16,12 +16,19 @@ RUN apt-get update \
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# The locked, hashed sets (requirements/*.txt, exported from uv.lock by `make lock`): the image
+# runs exactly the versions CI tested. The build backend gets a venv of its own in this stage.
+COPY requirements/image.txt requirements/build.txt ./requirements/
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --require-hashes -r requirements/build.txt \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --require-hashes -r requirements/image.txt
 COPY pyproject.toml README.md ./
 COPY workers ./workers
 COPY scheduler ./scheduler
-RUN python -m pip wheel --wheel-dir /wheels . \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links /wheels shoal \
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-deps --no-index /wheels/shoal-*.whl \
+    && /opt/venv/bin/pip check \
     && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio \
     && /opt/venv/bin/python -c "from kubernetes import client, config" \
     && /opt/venv/bin/shoal --help >/dev/null

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test unit integration lint fmt demo bench e2e clean
+.PHONY: setup test unit integration lint fmt demo bench e2e lock clean
 
 setup:
 	@bash scripts/setup.sh
@@ -37,6 +37,11 @@ bench: setup
 e2e: setup
 	bash scripts/e2e-tools.sh >/dev/null
 	$(PY) -m pytest -m e2e tests/e2e
+
+# The only way versions move: newest releases within pyproject.toml's ranges -> uv.lock ->
+# requirements/*.txt, then the suite on the new set. Commit the three together.
+lock:
+	bash scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -30,11 +30,18 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv || { echo "setup: please install the Python venv module (apt-get install python3-venv)" >&2; exit 1; }
 fi
+# Python packages from the lock only (requirements/dev.txt, exported from uv.lock by
+# `make lock`): every version and hash pinned, so a fresh machine installs what CI tested.
 stamp=.venv/.shoal-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
-  touch "$stamp"
+lock_sum=$(cat requirements/dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+  echo "setup: installing the locked Python packages (requirements/dev.txt)" >&2
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.txt
+  # The project itself, editable, built by the locked setuptools (no unpinned build env).
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/pip check >&2
+  echo "setup: installed $(.venv/bin/pip freeze --exclude-editable | wc -l) packages pinned by requirements/dev.txt (uv.lock sha256 $(sha256sum uv.lock | cut -c1-12))" >&2
+  echo "$lock_sum" >"$stamp"
 fi
 
 # Go-built tools, pinned, into .tools/bin (ignored by git).

@@ -85,7 +85,8 @@ def connect(url: str, password: str | None = None, *, timeout_s: float = 5.0) ->
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         list(target.hosts),
         sentinel_kwargs={**timeouts, **tls},
-        **timeouts,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
         **tls,
     )
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
