@@ -24,8 +24,10 @@ RUN python -m venv /opt/build \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --require-hashes -r requirements/image.txt
 COPY pyproject.toml README.md ./
+COPY shoal ./shoal
 COPY workers ./workers
 COPY scheduler ./scheduler
+COPY contract ./contract
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
     && /opt/venv/bin/pip install --no-deps --no-index /wheels/shoal-*.whl \
     && /opt/venv/bin/pip check \

@@ -29,7 +29,7 @@ fmt: setup
 	$(VENV)/bin/ruff check --fix .
 
 demo: setup
-	$(PY) -m workers.cli demo
+	$(PY) -m shoal demo
 
 bench: setup
 	$(PY) -m bench.run_all

@@ -39,13 +39,15 @@ import redis
 from redis.connection import Connection
 
 from bench import common
+from contract import keys
+from contract.inflight import encode as encode_inflight
+from contract.priority import priority_lists
 from scheduler.autoscaler.config import QueuePolicy, parse_config
 from scheduler.autoscaler.controller import Controller, Outcome
 from scheduler.autoscaler.dry_run import DryRunActuator
 from scheduler.autoscaler.model import Observation, QueueState
 from scheduler.autoscaler.policy import decide
 from scheduler.autoscaler.redis_source import CountsReader, RedisSource
-from workers import keys
 
 NAME = "autoscaler"
 STEPS = (0, 3, 6, 9)
@@ -108,11 +110,11 @@ def fill(client: redis.Redis, queues: list[str], busy_lists: int = len(STEPS)) -
     expires = int((now + 3600) * 1000)
     pipe = client.pipeline(transaction=False)
     for queue in queues:
-        for name in keys.priority_lists(queue, STEPS, SEP)[:busy_lists]:
+        for name in priority_lists(queue, STEPS, SEP)[:busy_lists]:
             pipe.lpush(name, *[envelope(queue, now - 30 + i) for i in range(3)])
         pipe.hset(
             keys.inflight(queue),
-            mapping={f"{queue}-w{w}": keys.encode_inflight(w, expires) for w in range(5)},
+            mapping={f"{queue}-w{w}": encode_inflight(w, expires) for w in range(5)},
         )
         pipe.hset(keys.stats(queue), "completed", 1000)
     pipe.execute()
@@ -165,7 +167,7 @@ def bench_observe(
     client.flushall()
     queues = [f"q{i}" for i in range(n_queues)]
     fill(client, queues, busy_lists)
-    lists = [name for q in queues for name in keys.priority_lists(q, STEPS, SEP)]
+    lists = [name for q in queues for name in priority_lists(q, STEPS, SEP)]
     script = CountsReader(client, steps=STEPS, sep=SEP, use_script=True)
     one_script = CountsReader(client, steps=STEPS, sep=SEP, queues_per_script=n_queues)
     pipeline = CountsReader(client, steps=STEPS, sep=SEP, use_script=False)

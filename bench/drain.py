@@ -206,13 +206,14 @@ def drain_round(
     ``drain_s`` runs from the first message taken off the queue to the last acknowledged
     (worker start-up excluded); ``wall_s`` from the worker's launch to the last ack.
     """
-    from workers import keys
+    from contract import keys
+    from contract.priority import priority_lists
 
     client = redis.Redis.from_url(url)
     try:
         client.flushall()
         publish_s = publish_copies(client, queue, template, count)
-        lists = keys.priority_lists(queue)
+        lists = priority_lists(queue)
         with running(argv, env=env, log=log) as proc:
             times = watch_drain(client, lists, count, proc=proc, timeout_s=timeout_s)
             stop_started = time.monotonic()

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from celery import Celery
 
-from workers.settings import Pool, WorkerSettings
+from contract.connection import ssl_options
+from contract.pools import Pool
+from workers.settings import WorkerSettings
 from workers.transport import transport_for
 
 BUILTIN_TASKS = "workers.tasks"
 PLATFORM_TASK = "workers.base:PlatformTask"
-
-
-def ssl_options(url: str) -> dict[str, Any] | None:
-    """TLS options for a rediss:// URL (``ssl_cert_reqs`` from the query, default required)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("rediss", "sentinels"):
-        return None
-    query = parse_qs(parts.query)
-    reqs = (query.get("ssl_cert_reqs") or ["required"])[0].lower()
-    mode = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(reqs, ssl.CERT_REQUIRED)
-    options: dict[str, Any] = {"ssl_cert_reqs": mode}
-    for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
-        if query.get(key):
-            options[key] = query[key][0]
-    return options
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Task
 
-from workers.backoff import compute_backoff
+from contract.backoff import compute_backoff
 from workers.ratelimit import TokenBucket, limits_for
 
 log = logging.getLogger(__name__)

@@ -14,12 +14,13 @@ import base64
 import binascii
 import json
 import uuid
-from bisect import bisect
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from workers import keys
+from contract import keys
+from contract.priority import DEFAULT as DEFAULT_PRIORITIES
+from contract.priority import Priorities
 
 
 class DeadLetterReason(StrEnum):
@@ -124,17 +125,6 @@ def envelope(entry: dict[str, Any], *, delivery_tag: str) -> dict[str, Any]:
     }
 
 
-def priority_list(queue: str, priority: object, steps: tuple[int, ...], sep: str) -> str:
-    """The kombu list a message of ``priority`` goes to (the same rule as kombu's publisher)."""
-    ordered = sorted(steps)
-    try:
-        value = min(max(int(priority), 0), 9)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        value = 0
-    step = ordered[max(bisect(ordered, value) - 1, 0)]
-    return queue if step == 0 else f"{queue}{sep}{step}"
-
-
 def parse_entry(raw: bytes | str) -> dict[str, Any] | None:
     try:
         value = json.loads(raw)
@@ -209,8 +199,7 @@ class DeadLetterStore:
         queue: str,
         ref: str | None = None,
         *,
-        steps: tuple[int, ...] = (0, 3, 6, 9),
-        sep: str = "\x06\x16",
+        priorities: Priorities = DEFAULT_PRIORITIES,
     ) -> int:
         """Re-publish one entry (``ref``) or all of them (oldest first); returns how many."""
         if ref is not None:
@@ -224,7 +213,7 @@ class DeadLetterStore:
         for raw, entry in chosen:
             message = envelope(entry, delivery_tag=str(uuid.uuid4()))
             priority = message["properties"].get("priority")
-            target = priority_list(entry["queue"], priority, steps, sep)
+            target = priorities.list_for(entry["queue"], priority)
             done += int(
                 self._requeue(
                     keys=[keys.dead_letter(queue), target, keys.dead_letter_index()],

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from workers.deadletter import DeadLetterStore
@@ -68,17 +67,11 @@ def entry_line(index: int, entry: dict[str, Any]) -> str:
 
 @contextmanager
 def open_store(settings: WorkerSettings) -> Iterator[DeadLetterStore]:
-    from workers.app import create_app
-    from workers.broker import app_redis
-
-    app = create_app(settings, install_hooks=False)
-    app.conf.broker_connection_max_retries = 2  # a command fails fast; a worker retries forever
-    app.conf.broker_connection_timeout = 3.0
+    client = settings.redis.connect(timeout_s=3.0)  # a command fails fast; a worker retries
     try:
-        with app_redis(app) as client:
-            yield DeadLetterStore(client, max_len=settings.dead_letter_max_len)
+        yield DeadLetterStore(client, max_len=settings.dead_letter_max_len)
     finally:
-        app.close()
+        client.close()
 
 
 def run(args: argparse.Namespace, store: DeadLetterStore, settings: WorkerSettings) -> int:
@@ -101,9 +94,7 @@ def run(args: argparse.Namespace, store: DeadLetterStore, settings: WorkerSettin
         print(json.dumps(found[1], indent=2, sort_keys=True))
         return 0
     if args.action == "requeue":
-        count = store.requeue(
-            args.queue, args.ref, steps=settings.priority_steps, sep=settings.priority_sep
-        )
+        count = store.requeue(args.queue, args.ref, priorities=settings.priorities)
         print(f"requeued {count} message(s) to {args.queue}")
         return 0 if count or args.ref is None else 1
     count = store.purge(args.queue)
@@ -121,6 +112,6 @@ def main(argv: list[str]) -> int:
     try:
         with open_store(settings) as store:
             return run(args, store, settings)
-    except (OSError, RedisError, OperationalError) as exc:
+    except (OSError, RedisError) as exc:
         print(f"shoal dlq: cannot reach Redis: {exc}", file=sys.stderr)
         return 1

@@ -18,8 +18,9 @@ from typing import Any
 from celery import Celery, bootsteps, signals
 from celery.worker import state as worker_state
 
+from contract.pools import Pool
 from workers import health, inflight, metrics, redact, sentry_setup
-from workers.settings import Pool, WorkerSettings
+from workers.settings import WorkerSettings
 
 log = logging.getLogger("shoal.hooks")
 
@@ -76,9 +77,7 @@ class Runtime:
             raise SystemExit(2) from None
 
     def _redis_client(self) -> Any:
-        if self.settings.broker_url.startswith("sentinel"):
-            return self.app.connection_for_write().default_channel.client
-        return inflight.redis_client(self.settings.broker_url)
+        return self.settings.redis.connect()
 
     def _write_health_file(self) -> None:
         try:

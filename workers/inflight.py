@@ -8,7 +8,7 @@ Redis in one pipelined round trip every heartbeat, and early when a count change
 are derived (``received - still held - given back unrun``) and added to ``shoal:stats:<queue>``
 in batches.
 
-The key format is :mod:`workers.keys`; :func:`read_inflight` is the reader the autoscaler reuses.
+The record format and its reader are :mod:`contract.inflight`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 
-from workers import keys
+from contract import inflight as record
+from contract import keys
 
 log = logging.getLogger("shoal.inflight")
 
@@ -95,57 +95,9 @@ def write_tally(
 ) -> None:
     """Queue the writes of one heartbeat on a Redis pipeline."""
     for queue, count in inflight.items():
-        pipe.hset(keys.inflight(queue), worker_id, keys.encode_inflight(count, expires_ms))
+        pipe.hset(keys.inflight(queue), worker_id, record.encode(count, expires_ms))
     for queue, n in done.items():
         pipe.hincrby(keys.stats(queue), "completed", n)
-
-
-def read_inflight(
-    client: redis.Redis, queues: Iterable[str], now_ms: int
-) -> dict[str, dict[str, int]]:
-    """Unexpired counts per queue and worker id (idle: 0), in one pipelined round trip."""
-    names = list(queues)
-    pipe = client.pipeline(transaction=False)
-    for queue in names:
-        pipe.hgetall(keys.inflight(queue))
-    result: dict[str, dict[str, int]] = {}
-    for queue, entries in zip(names, pipe.execute(), strict=True):
-        live: dict[str, int] = {}
-        for worker, raw in (entries or {}).items():
-            if _unexpired(raw, now_ms):
-                name = worker.decode() if isinstance(worker, bytes) else str(worker)
-                live[name] = keys.decode_inflight(raw, now_ms)
-        result[queue] = live
-    return result
-
-
-def _unexpired(raw: bytes | str, now_ms: int) -> bool:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    try:
-        return int(text.split(" ", 1)[1]) > now_ms
-    except (IndexError, ValueError):
-        return False
-
-
-def remove_expired(client: redis.Redis, queues: Iterable[str], now_ms: int) -> int:
-    """Delete the fields of workers whose entries expired (dead workers); returns how many."""
-    removed = 0
-    for queue in queues:
-        entries = client.hgetall(keys.inflight(queue))
-        stale = [w for w, raw in entries.items() if not _unexpired(raw, now_ms)]
-        if stale:
-            removed += int(client.hdel(keys.inflight(queue), *stale))
-    return removed
-
-
-def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
-    """A client for the writer thread, with timeouts, for redis://, rediss:// and unix:// URLs.
-
-    Sentinel URLs go through kombu, which knows the master name from the transport options.
-    """
-    if urlsplit(url).scheme.startswith("sentinel"):
-        raise ValueError("sentinel URLs need the kombu connection (see hooks)")
-    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
 class Publisher:
@@ -215,7 +167,7 @@ class Publisher:
                 pipe.execute()
                 self._beats += 1
                 if self._beats % CLEANUP_EVERY_BEATS == 0:
-                    remove_expired(client, self.queues, int(time.time() * 1000))
+                    record.remove_expired(client, self.queues, int(time.time() * 1000))
             except redis.RedisError as exc:
                 self._report_failure(exc)
                 return False

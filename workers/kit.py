@@ -24,8 +24,10 @@ from typing import Any
 from celery import Celery
 from celery.signals import before_task_publish
 
-DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
-DEFAULT_SEP = "\x06\x16"
+from contract import priority
+
+DEFAULT_PRIORITY_STEPS = priority.DEFAULT_STEPS
+DEFAULT_SEP = priority.DEFAULT_SEPARATOR
 PUBLISHED_AT = "published_at"
 
 RouteHook = Callable[[str, tuple[Any, ...], dict[str, Any], dict[str, Any]], str | None]
@@ -86,9 +88,10 @@ def _on_publish(sender: Any = None, headers: dict[str, Any] | None = None, **_: 
 def transport_options(
     *, priority_steps: Iterable[int], sep: str, visibility_timeout_s: float
 ) -> dict[str, Any]:
-    steps = sorted(set(priority_steps))
-    if not steps or steps[0] != 0 or steps[-1] > 9:
-        raise ValueError(f"priority_steps: expected steps from 0 to 9 including 0, got {steps}")
+    try:
+        steps = list(priority.check_steps(priority_steps))
+    except ValueError as exc:
+        raise ValueError(f"priority_steps: {exc}") from None
     return {
         "priority_steps": steps,
         "sep": sep,

@@ -13,6 +13,7 @@ from typing import TextIO
 
 import redis
 
+from contract.connection import connect
 from workers.redact import mask_text, mask_url
 
 
@@ -32,7 +33,7 @@ def describe(exc: Exception) -> str:
 
 
 def ping(url: str, timeout_s: float = 3.0) -> None:
-    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    client = connect(url, timeout_s=timeout_s)
     try:
         client.ping()
     finally:

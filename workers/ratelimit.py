@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from workers import keys
+from contract import keys
 from workers.settings import RateLimit
 
 # KEYS[1] bucket hash; ARGV[1] rate per second; ARGV[2] burst (bucket size).

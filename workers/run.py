@@ -30,12 +30,11 @@ def worker_argv(settings: WorkerSettings) -> list[str]:
 
 
 def run_worker(settings: WorkerSettings) -> int:
-    if not settings.broker_url.startswith("sentinel"):
-        import time
+    import time
 
-        from workers.preflight import wait_for_redis
+    from workers.preflight import wait_for_redis
 
-        wait_for_redis(settings.broker_url, sleep=time.sleep)
+    wait_for_redis(settings.broker_url, sleep=time.sleep)
     app = create_app(settings)
     app.worker_main(worker_argv(settings))
     return 0

@@ -12,22 +12,22 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
-from urllib.parse import quote, urlsplit, urlunsplit
+
+from contract import priority as priorities
+from contract.connection import RedisSettings, check_url
+from contract.pools import Pool, default_concurrency, default_prefetch_multiplier
+from contract.queues import RULE as QUEUE_RULE
+from contract.queues import is_queue_name
+from contract.secrets import secret_from_env
 
 ENV_PREFIX = "SHOAL_"
-REDIS_SCHEMES = ("redis", "rediss", "sentinel", "sentinels", "unix")
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 RATE = re.compile(r"^(?P<n>\d+(\.\d+)?)/(?P<unit>s|m|h)$")
+
+__all__ = ["Pool", "RateLimit", "SettingsError", "WorkerSettings", "from_env"]
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and what it accepts."""
-
-
-class Pool(StrEnum):
-    PREFORK = "prefork"
-    GEVENT = "gevent"
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ class WorkerSettings:
     sentry_dsn: str | None = field(default=None, repr=False)
     rate_limits: tuple[RateLimit, ...] = ()
     """Global limits, e.g. ``queue:emails=5/s,task:billing.tasks.charge=100/m``."""
-    priority_steps: tuple[int, ...] = (0, 3, 6, 9)
-    priority_sep: str = "\x06\x16"
+    priority_steps: tuple[int, ...] = priorities.DEFAULT_STEPS
+    priority_sep: str = priorities.DEFAULT_SEPARATOR
     worker_id: str = field(default_factory=socket.gethostname)
     """Identity in Redis for in-flight accounting; the pod name in Kubernetes."""
     log_level: str = "WARNING"
@@ -88,60 +88,45 @@ class WorkerSettings:
     """Each queue's dead-letter list keeps at most this many entries (oldest dropped, counted)."""
 
     @property
+    def redis(self) -> RedisSettings:
+        """The broker, as every shoal process reaches it (:mod:`contract.connection`)."""
+        return RedisSettings(self.redis_url, self.redis_password)
+
+    @property
     def broker_url(self) -> str:
-        return with_password(self.redis_url, self.redis_password)
+        return self.redis.url_with_password
 
     @property
     def backend_url(self) -> str:
-        return with_password(self.result_backend_url or self.redis_url, self.redis_password)
+        backend = RedisSettings(self.result_backend_url or self.redis_url, self.redis_password)
+        return backend.url_with_password
+
+    @property
+    def priorities(self) -> priorities.Priorities:
+        return priorities.Priorities(self.priority_steps, self.priority_sep)
 
     @property
     def effective_concurrency(self) -> int:
         if self.concurrency is not None:
             return self.concurrency
-        if self.pool is Pool.PREFORK:
-            return os.cpu_count() or 1
-        return 200
+        return default_concurrency(self.pool)
 
     @property
     def effective_prefetch_multiplier(self) -> int:
         if self.prefetch_multiplier is not None:
             return self.prefetch_multiplier
-        return 1 if self.pool is Pool.PREFORK else 4
+        return default_prefetch_multiplier(self.pool)
 
 
 def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-def with_password(url: str, password: str | None) -> str:
-    """Put ``password`` into ``url`` unless the URL already carries one."""
-    if not password:
-        return url
-    parts = urlsplit(url)
-    if parts.password or parts.scheme == "unix":
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def _parse_url(name: str, raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in REDIS_SCHEMES:
-        raise SettingsError(
-            f"{name}: expected a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)}), "
-            f"got scheme {parts.scheme!r}"
-        )
-    if parts.scheme != "unix" and not parts.hostname:
-        raise SettingsError(f"{name}: the URL has no host")
     try:
-        parts.port  # noqa: B018 - raises on a bad port
+        return check_url(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name}: bad port in URL ({exc})") from None
-    return raw
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
@@ -173,10 +158,8 @@ def _parse_queues(name: str, raw: str) -> tuple[str, ...]:
     if not queues:
         raise SettingsError(f"{name}: expected one or more queue names separated by commas")
     for queue in queues:
-        if not QUEUE_NAME.match(queue):
-            raise SettingsError(
-                f"{name}: bad queue name {queue!r} (letters, digits and _ . : - only)"
-            )
+        if not is_queue_name(queue):
+            raise SettingsError(f"{name}: bad queue name {queue!r} ({QUEUE_RULE})")
     return queues
 
 
@@ -220,10 +203,10 @@ def _parse_rate_limits(name: str, raw: str) -> tuple[RateLimit, ...]:
 
 
 def _parse_steps(name: str, raw: str) -> tuple[int, ...]:
-    steps = tuple(sorted({_parse_int(name, s) for s in _parse_list(name, raw)}))
-    if not steps or steps[0] != 0 or steps[-1] > 9:
-        raise SettingsError(f"{name}: expected priority steps from 0 to 9 including 0, got {raw!r}")
-    return steps
+    try:
+        return priorities.check_steps(_parse_int(name, s) for s in _parse_list(name, raw))
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _parse_log_level(name: str, raw: str) -> str:
@@ -277,14 +260,6 @@ def _parse_port(name: str, raw: str) -> int:
     return port
 
 
-def _read_secret_file(name: str, path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except OSError as exc:
-        raise SettingsError(f"{name}: cannot read {path!r}: {exc.strerror}") from None
-
-
 def from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
     """Read and validate every ``SHOAL_*`` variable (see :func:`unknown_variables` for typos)."""
     env = os.environ if env is None else env
@@ -296,9 +271,12 @@ def from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
             continue
         values[f.name] = PARSERS[f.name](name, raw)
     for secret in ("redis_password", "sentry_dsn"):
-        file_var = env_name(secret) + "_FILE"
-        if secret not in values and env.get(file_var):
-            values[secret] = _read_secret_file(file_var, env[file_var])
+        try:
+            value = secret_from_env(env, env_name(secret))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        if value is not None:
+            values[secret] = value
     settings = WorkerSettings(**values)  # type: ignore[arg-type]
     validate(settings)
     return settings
@@ -326,5 +304,5 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     known = {env_name(f.name) for f in fields(WorkerSettings)}
     known |= {"SHOAL_REDIS_PASSWORD_FILE", "SHOAL_SENTRY_DSN_FILE", "SHOAL_CONFIG"}
     # Read by other parts of the same process tree, not by WorkerSettings.
-    known |= {"SHOAL_HEALTH_FILE", "SHOAL_BEAT_CLOCK_OFFSET_S"}
+    known |= {"SHOAL_HEALTH_FILE"}
     return sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)

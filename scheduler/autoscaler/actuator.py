@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from scheduler.autoscaler.config import QueuePolicy
 from scheduler.autoscaler.model import Reason
+from scheduler.autoscaler.rules import QueuePolicy
 
 DELETION_COST_MAX = 2_147_483_647  # the annotation is an int32
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
-from scheduler.autoscaler.config import PolicyType, ScalingRules, SelectPolicy
 from scheduler.autoscaler.model import Recent, Recommendation, ScaleEvent
+from scheduler.autoscaler.rules import PolicyType, ScalingRules, SelectPolicy
 
 
 def stabilize(

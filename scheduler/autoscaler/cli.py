@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract.connection import RedisSettings
 from scheduler.autoscaler.config import ConfigError, ControllerConfig, load_config
-from scheduler.autoscaler.redis_conn import redis_settings
 
 if TYPE_CHECKING:
     from scheduler.autoscaler.controller import Outcome
@@ -64,12 +64,12 @@ def build_kubernetes(
     return actuator, elector.is_leader, elector.release
 
 
-def worker_env(url: str, password: str | None, env: Mapping[str, str]) -> dict[str, str]:
+def worker_env(redis: RedisSettings, env: Mapping[str, str]) -> dict[str, str]:
     """The local workers' environment: ours, with the controller's Redis."""
     out = dict(env)
-    out["SHOAL_REDIS_URL"] = url
-    if password:
-        out["SHOAL_REDIS_PASSWORD"] = password
+    out["SHOAL_REDIS_URL"] = redis.url
+    if redis.password:
+        out["SHOAL_REDIS_PASSWORD"] = redis.password
     return out
 
 
@@ -100,7 +100,6 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
     from scheduler.autoscaler.health import Liveness
     from scheduler.autoscaler.local_actuator import LocalActuator
     from scheduler.autoscaler.metrics import ControllerMetrics
-    from scheduler.autoscaler.redis_conn import connect
     from scheduler.autoscaler.redis_source import RedisSource
     from scheduler.autoscaler.reload import ConfigWatcher
 
@@ -109,11 +108,11 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
     )
     try:
         config = load_config(args.config)
-        url, password = redis_settings(config.redis, os.environ)
-    except ConfigError as exc:
+        redis = config.redis.settings(os.environ)
+    except (ConfigError, ValueError) as exc:
         print(f"shoal autoscaler: {exc}", file=sys.stderr)
         return 2
-    client = connect(url, password)
+    client = redis.connect()
     source = RedisSource(client, steps=config.priority.steps, sep=config.priority.separator)
     release: Callable[[], None] = lambda: None  # noqa: E731
     is_leader: Callable[[], bool] = lambda: True  # noqa: E731
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
         actuator, is_leader, release = build_kubernetes(config)
     elif args.actuator == "local":
         log_dir = Path(args.worker_log_dir) if args.worker_log_dir else None
-        actuator = LocalActuator(env=worker_env(url, password, inherited), log_dir=log_dir)
+        actuator = LocalActuator(env=worker_env(redis, inherited), log_dir=log_dir)
     else:
         actuator = DryRunActuator()
     metrics = ControllerMetrics()
@@ -174,6 +173,6 @@ def _serve(
 
 
 def _in_flight_by_worker(client: Any, queue: str) -> Mapping[str, int]:
-    from workers.inflight import read_inflight
+    from contract.inflight import read_inflight
 
     return read_inflight(client, [queue], int(time.time() * 1000)).get(queue, {})

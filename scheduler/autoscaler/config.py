@@ -12,22 +12,34 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from scheduler.autoscaler.fields import ConfigError, Fields
+from contract.connection import DEFAULT_URL, RedisSettings, check_url
+from contract.fields import ConfigError, Fields
+from contract.pools import Pool
+from contract.priority import Priorities, check_steps
+from contract.queues import RULE as QUEUE_RULE
+from contract.queues import is_queue_name
+from scheduler.autoscaler.rules import (
+    DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
+    PolicyType,
+    QueuePolicy,
+    RatePolicy,
+    ScalingRules,
+    SelectPolicy,
+)
 from scheduler.autoscaler.values_defaults import resolve_queue
-from workers.settings import Pool
 
 __all__ = [
     "ConfigError",
     "ControllerConfig",
     "LeaderElection",
     "PolicyType",
-    "PriorityConfig",
+    "Priorities",
     "QueuePolicy",
     "RatePolicy",
     "RedisConfig",
@@ -39,82 +51,21 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MAX_WINDOW_S = 3600  # the HPA's limit for stabilizationWindowSeconds
 MAX_PERIOD_S = 1800  # the HPA's limit for a policy's periodSeconds
 
 
-class PolicyType(StrEnum):
-    PODS = "Pods"
-    PERCENT = "Percent"
-
-
-class SelectPolicy(StrEnum):
-    MAX = "Max"
-    MIN = "Min"
-    DISABLED = "Disabled"
-
-
-@dataclass(frozen=True)
-class RatePolicy:
-    """At most ``value`` Pods (or ``value`` percent) of change per ``period_s``."""
-
-    type: PolicyType
-    value: int
-    period_s: int
-
-
-@dataclass(frozen=True)
-class ScalingRules:
-    """One direction of the HPA's ``behavior``: ``scaleUp`` or ``scaleDown``."""
-
-    stabilization_window_s: int
-    select_policy: SelectPolicy = SelectPolicy.MAX
-    policies: tuple[RatePolicy, ...] = ()
-
-
-DEFAULT_SCALE_UP = ScalingRules(
-    stabilization_window_s=0,
-    policies=(RatePolicy(PolicyType.PERCENT, 100, 15), RatePolicy(PolicyType.PODS, 4, 15)),
-)
-DEFAULT_SCALE_DOWN = ScalingRules(
-    stabilization_window_s=300, policies=(RatePolicy(PolicyType.PERCENT, 100, 15),)
-)
-
-
-@dataclass(frozen=True)
-class QueuePolicy:
-    """One queue: its workers and its ``autoscaling`` block."""
-
-    name: str
-    concurrency: int
-    """Tasks one replica runs at once (the pool size)."""
-    pool: Pool = Pool.PREFORK
-    deployment: str = ""
-    enabled: bool = True
-    min_replicas: int = 1
-    max_replicas: int = 10
-    target_backlog_per_replica: float | None = None
-    target_latency_s: float | None = None
-    activation_backlog: int = 0
-    cooldown_s: float = 300.0
-    fallback_replicas: int | None = None
-    failure_threshold: int = 3
-    scale_up: ScalingRules = DEFAULT_SCALE_UP
-    scale_down: ScalingRules = DEFAULT_SCALE_DOWN
-
-
 @dataclass(frozen=True)
 class RedisConfig:
-    url: str = "redis://localhost:6379/0"
+    url: str = DEFAULT_URL
     password_file: str | None = None
 
-
-@dataclass(frozen=True)
-class PriorityConfig:
-    steps: tuple[int, ...] = (0, 3, 6, 9)
-    separator: str = "\x06\x16"
+    def settings(self, env: Mapping[str, str], *, url_option: str | None = None) -> RedisSettings:
+        """With the environment laid over, by the one precedence of :mod:`contract.connection`."""
+        return RedisSettings.from_env(
+            env, url=self.url, password_file=self.password_file, url_option=url_option
+        )
 
 
 @dataclass(frozen=True)
@@ -129,7 +80,7 @@ class ControllerConfig:
     poll_interval_s: float = 2.0
     namespace: str = "default"
     redis: RedisConfig = field(default_factory=RedisConfig)
-    priority: PriorityConfig = field(default_factory=PriorityConfig)
+    priority: Priorities = field(default_factory=Priorities)
     leader_election: LeaderElection = field(default_factory=LeaderElection)
     metrics_port: int = 9810
     health_port: int = 9811
@@ -202,22 +153,22 @@ def _port(fields: Fields, key: str, default: int) -> int:
 
 def _redis(fields: Fields) -> RedisConfig:
     url = _req(fields.text("url", RedisConfig.url))
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if scheme not in ("redis", "rediss", "sentinel", "sentinels", "unix"):
-        raise fields.error("url", f"expected redis://, rediss://, sentinel:// or unix://: {url!r}")
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise fields.error("url", str(exc)) from None
     config = RedisConfig(url=url, password_file=fields.text("passwordFile", None))
     fields.done()
     return config
 
 
-def _priority(fields: Fields) -> PriorityConfig:
-    raw = fields.items("steps") or [0, 3, 6, 9]
-    if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 9 for s in raw):
-        raise fields.error("steps", f"expected integers from 0 to 9, got {raw!r}")
-    steps = tuple(sorted(set(raw)))
-    if steps[0] != 0:
-        raise fields.error("steps", f"must include 0 (the queue's own list), got {raw!r}")
-    config = PriorityConfig(steps=steps, separator=_req(fields.text("separator", "\x06\x16")))
+def _priority(fields: Fields) -> Priorities:
+    raw = fields.items("steps") or list(Priorities.steps)
+    try:
+        steps = check_steps(raw)
+    except ValueError as exc:
+        raise fields.error("steps", str(exc)) from None
+    config = Priorities(steps, _req(fields.text("separator", Priorities.separator)))
     fields.done()
     return config
 
@@ -249,10 +200,8 @@ def _queues(top: Fields, *, strict: bool) -> tuple[QueuePolicy, ...]:
 
 def _queue(fields: Fields, *, strict: bool) -> QueuePolicy:
     name = fields.text("name", None)
-    if name is None or not QUEUE_NAME.match(name):
-        raise fields.error(
-            "name", f"expected a queue name (letters, digits, _ . : -), got {name!r}"
-        )
+    if name is None or not is_queue_name(name):
+        raise fields.error("name", f"expected a queue name ({QUEUE_RULE}), got {name!r}")
     pool = Pool(fields.choice("pool", "prefork", ("prefork", "gevent")))
     concurrency = fields.required_integer("concurrency", minimum=1)
     deployment = _req(fields.text("deployment", f"shoal-worker-{name}"))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from contract.backoff import compute_backoff
 from scheduler.autoscaler import status
 from scheduler.autoscaler.actuator import Actuator, ActuatorError, ScaleRequest
 from scheduler.autoscaler.config import ConfigError, ControllerConfig, QueuePolicy
@@ -28,7 +29,6 @@ from scheduler.autoscaler.model import Decision, Observation, QueueState, Readin
 from scheduler.autoscaler.policy import decide
 from scheduler.autoscaler.reload import ConfigWatcher
 from scheduler.autoscaler.source import QueueSource
-from workers.backoff import compute_backoff
 
 log = logging.getLogger("shoal.autoscaler")
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from scheduler.autoscaler.actuator import ScaleRequest
-from scheduler.autoscaler.config import QueuePolicy
+from scheduler.autoscaler.rules import QueuePolicy
 
 
 class DryRunActuator:

@@ -29,7 +29,6 @@ import math
 from typing import NamedTuple
 
 from scheduler.autoscaler.behavior import stabilize
-from scheduler.autoscaler.config import QueuePolicy
 from scheduler.autoscaler.model import (
     Decision,
     Observation,
@@ -37,6 +36,7 @@ from scheduler.autoscaler.model import (
     Reason,
 )
 from scheduler.autoscaler.policy import wakes
+from scheduler.autoscaler.rules import QueuePolicy
 
 __all__ = ["NO_HOLD", "Hold", "carry", "hold", "reads_rates"]
 

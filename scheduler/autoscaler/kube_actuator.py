@@ -20,8 +20,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from contract.backoff import compute_backoff
 from scheduler.autoscaler.actuator import ActuatorError, ScaleRequest, deletion_costs
-from workers.backoff import compute_backoff
 
 log = logging.getLogger("shoal.autoscaler.kubernetes")
 

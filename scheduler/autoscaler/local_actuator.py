@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from scheduler.autoscaler.actuator import ActuatorError, ScaleRequest, idlest_first
-from scheduler.autoscaler.config import QueuePolicy
+from scheduler.autoscaler.rules import QueuePolicy
 
 log = logging.getLogger("shoal.autoscaler.local")
 
@@ -45,7 +45,7 @@ class WorkerProcess:
 
 @dataclass
 class LocalActuator:
-    """Runs ``python -m workers.cli worker`` per replica, with ``env`` as their environment."""
+    """Runs ``python -m shoal worker`` per replica, with ``env`` as their environment."""
 
     env: Mapping[str, str]
     log_dir: Path | None = None
@@ -105,7 +105,7 @@ class LocalActuator:
         env.setdefault("SHOAL_METRICS_PORT", "0")
         env.setdefault("SHOAL_HEALTH_PORT", "0")
         env["SHOAL_WORKER_ID"] = worker_id
-        argv = [sys.executable, "-m", "workers.cli", "worker", "--queue", queue.name]
+        argv = [sys.executable, "-m", "shoal", "worker", "--queue", queue.name]
         argv += ["--pool", str(queue.pool), "--concurrency", str(queue.concurrency)]
         handle: IO[bytes] | None = None
         if self.log_dir is not None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 
 from scheduler.autoscaler.behavior import limit_rate, prune_events, stabilize
-from scheduler.autoscaler.config import QueuePolicy
 from scheduler.autoscaler.model import (
     Decision,
     Note,
@@ -36,6 +35,7 @@ from scheduler.autoscaler.model import (
     Reason,
     ScaleEvent,
 )
+from scheduler.autoscaler.rules import QueuePolicy
 
 MAX_SANE_REPLICAS = 1_000_000.0  # a bound for the arithmetic; maxReplicas caps the result
 

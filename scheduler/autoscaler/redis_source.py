@@ -24,10 +24,12 @@ from typing import Any, NamedTuple
 
 import redis
 
+from contract import keys
+from contract.inflight import decode as decode_inflight
+from contract.priority import DEFAULT_SEPARATOR, DEFAULT_STEPS, priority_lists
 from scheduler.autoscaler.model import Reading
 from scheduler.autoscaler.rates import RateState, estimate_oldest_age_s, update_rates
 from scheduler.autoscaler.script_call import ScriptCall
-from workers import keys
 
 log = logging.getLogger("shoal.autoscaler.source")
 
@@ -175,9 +177,9 @@ def header_of(message: bytes | None) -> float | None:
 
 
 def held(raw: bytes | str, now_ms: int) -> int:
-    """One in-flight entry read by :func:`workers.keys.decode_inflight` (bad UTF-8 counts 0)."""
+    """One in-flight entry read by :func:`contract.inflight.decode` (bad UTF-8 counts 0)."""
     try:
-        return keys.decode_inflight(raw, now_ms)
+        return decode_inflight(raw, now_ms)
     except UnicodeDecodeError:
         return 0
 
@@ -241,7 +243,7 @@ class CountsReader:
         self._script = ScriptCall(client, OBSERVE_SCRIPT)
 
     def lists(self, queue: str) -> list[str]:
-        return keys.priority_lists(queue, self.steps, self.sep)
+        return priority_lists(queue, self.steps, self.sep)
 
     def script_keys(self, queues: Sequence[str]) -> list[str]:
         """The script's KEYS for ``queues``: each queue's lists, in-flight and stats hashes."""
@@ -356,8 +358,8 @@ class RedisSource:
         self,
         client: redis.Redis,
         *,
-        steps: tuple[int, ...] = (0, 3, 6, 9),
-        sep: str = "\x06\x16",
+        steps: tuple[int, ...] = DEFAULT_STEPS,
+        sep: str = DEFAULT_SEPARATOR,
         clock: Callable[[], float] = time.time,
         rate_half_life_s: float = 10.0,
         use_script: bool = True,

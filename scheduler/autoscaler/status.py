@@ -11,8 +11,8 @@ from typing import Any
 
 import redis
 
+from contract import keys
 from scheduler.autoscaler.model import Decision, Observation
-from workers import keys
 
 
 def record(

@@ -12,7 +12,6 @@ import redis
 
 from scheduler.autoscaler import status
 from scheduler.autoscaler.config import ConfigError, RedisConfig, load_config
-from scheduler.autoscaler.redis_conn import connect, redis_settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,11 +30,11 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         redis_config = load_config(args.config).redis if args.config else RedisConfig()
-        url, password = redis_settings(redis_config, os.environ)
-    except ConfigError as exc:
+        settings = redis_config.settings(os.environ, url_option=args.redis_url)
+    except (ConfigError, ValueError) as exc:
         print(f"shoal status: {exc}", file=sys.stderr)
         return 2
-    client = connect(args.redis_url or url, password)
+    client = settings.connect()
     try:
         records = status.read(client)
     except (redis.RedisError, OSError) as exc:

@@ -18,17 +18,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from scheduler.beat.cron import zone
 from scheduler.beat.schedules import When, next_fire
-from scheduler.beat.settings import (
-    DEFAULT_METRICS_PORT,
-    DEFAULT_REDIS_URL,
-    BeatSettings,
-    BeatSettingsError,
-    clock_offset_from,
-)
+from scheduler.beat.settings import DEFAULT_METRICS_PORT, BeatSettings
 from scheduler.beat.spec import Entry, ScheduleSet, SpecError, load_schedules
+
+if TYPE_CHECKING:
+    from scheduler.beat.runner import Clock
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", type=Path, metavar="FILE", help="validate FILE and print")
     p.add_argument("--next", type=int, default=5, metavar="N", help="fire times per entry")
     p.add_argument("--from", dest="from_", metavar="ISO", help="--check from this instant")
-    p.add_argument("--redis-url", default=os.environ.get("SHOAL_REDIS_URL", DEFAULT_REDIS_URL))
+    p.add_argument("--redis-url", help="overrides SHOAL_REDIS_URL")
     p.add_argument("--no-leader-lease", action="store_true", help="every replica tries every tick")
     p.add_argument("--lease-s", type=float, default=10.0, help="leader lease (failover) seconds")
     p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="0 = off")
@@ -98,8 +96,10 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_beat(args: argparse.Namespace) -> int:
-    from scheduler.autoscaler.redis_conn import connect
+def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
+    from contract.connection import RedisSettings
+    from contract.priority import Priorities
+    from contract.secrets import secret_from_env
 
     # One process: Prometheus' multiprocess mode (set for prefork workers) does not apply.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -109,16 +109,15 @@ def run_beat(args: argparse.Namespace) -> int:
     try:
         settings = BeatSettings(
             schedules_path=args.schedules,
-            redis_url=args.redis_url,
+            redis=RedisSettings.from_env(os.environ, url_option=args.redis_url),
+            priorities=Priorities.from_env(os.environ),
             leader_lease=not args.no_leader_lease,
             lease_s=args.lease_s,
             metrics_port=args.metrics_port,
-            clock_offset_s=clock_offset_from(os.environ),
-            sentry_dsn=os.environ.get("SHOAL_SENTRY_DSN") or None,
+            sentry_dsn=secret_from_env(os.environ, "SHOAL_SENTRY_DSN"),
         )
-        client = connect(settings.redis_url, os.environ.get("SHOAL_REDIS_PASSWORD") or None)
-        beat = Beat(settings, client, metrics=BeatMetrics())
-    except (SpecError, BeatSettingsError) as exc:
+        beat = Beat(settings, settings.redis.connect(), metrics=BeatMetrics(), clock=clock)
+    except (SpecError, ValueError) as exc:
         print(f"shoal beat: {exc}", file=sys.stderr)
         return 1
     if settings.metrics_port:
@@ -135,7 +134,8 @@ def run_beat(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], *, clock: Clock | None = None) -> int:
+    """``clock`` is injected by tests (a replica whose clock runs ahead); None: the real one."""
     args = parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -144,4 +144,4 @@ def main(argv: list[str]) -> int:
     )
     if args.check:
         return run_check(args)
-    return run_beat(args)
+    return run_beat(args, clock)

@@ -18,21 +18,8 @@ from typing import Any
 
 import redis
 
+from contract.keys import beat_entry as entry_key
 from scheduler.beat.message import Outgoing
-
-PREFIX = "shoal:beat"
-
-
-def entry_key(name: str) -> str:
-    return f"{PREFIX}:entry:{name}"
-
-
-def leader_key() -> str:
-    return f"{PREFIX}:leader"
-
-
-def token_key() -> str:
-    return f"{PREFIX}:leader:token"
 
 
 def to_ms(instant: datetime) -> int:

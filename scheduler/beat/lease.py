@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import redis
 
-from scheduler.beat.fence import leader_key, token_key
+from contract.keys import beat_leader as leader_key
+from contract.keys import beat_leader_token as token_key
 
 RENEW_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

@@ -17,16 +17,14 @@ import json
 import os
 import socket
 import uuid
-from bisect import bisect
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from contract.priority import DEFAULT as DEFAULT_PRIORITIES
+from contract.priority import Priorities
 from scheduler.beat.spec import Entry, Signature
 
-PRIORITY_STEPS = (0, 3, 6, 9)
-PRIORITY_SEP = "\x06\x16"
 NAMESPACE = uuid.UUID("5d0f1c6e-8f0b-4a51-9a3c-2b5e7d1b9e44")
 ORIGIN = f"shoal-beat{os.getpid()}@{socket.gethostname()}"
 
@@ -36,15 +34,6 @@ class Outgoing:
     list_name: str
     payload: str
     task_id: str
-
-
-def priority_list(
-    queue: str, priority: int | None, steps: Sequence[int] = PRIORITY_STEPS, sep: str = PRIORITY_SEP
-) -> str:
-    """Kombu's ``_q_for_pri``: the list a message of ``priority`` goes to."""
-    ordered = sorted(steps)
-    step = ordered[max(bisect(ordered, priority or 0) - 1, 0)]
-    return f"{queue}{sep}{step}" if step else queue
 
 
 def task_id(entry: str, tick: datetime, index: int = 0) -> str:
@@ -73,6 +62,7 @@ def envelope(
     chain: list[dict[str, Any]] | None = None,
     expires_s: float | None = None,
     now: datetime,
+    priorities: Priorities = DEFAULT_PRIORITIES,
 ) -> Outgoing:
     """One message in kombu's Redis format."""
     body = [list(sig.args), dict(sig.kwargs), {
@@ -119,10 +109,12 @@ def envelope(
         "headers": all_headers,
         "properties": properties,
     }
-    return Outgoing(priority_list(sig.queue, sig.priority), json.dumps(message), tid)
+    return Outgoing(priorities.list_for(sig.queue, sig.priority), json.dumps(message), tid)
 
 
-def build(entry: Entry, tick: datetime, now: datetime) -> list[Outgoing]:
+def build(
+    entry: Entry, tick: datetime, now: datetime, priorities: Priorities = DEFAULT_PRIORITIES
+) -> list[Outgoing]:
     """The messages that fire ``entry`` for ``tick``: one task, a chain's head, or a group."""
     beat_headers = {
         "published_at": now.astimezone(UTC).isoformat(),
@@ -142,6 +134,7 @@ def build(entry: Entry, tick: datetime, now: datetime) -> list[Outgoing]:
                 chain=rest[::-1] or None,  # Celery pops the next link from the end
                 expires_s=entry.expires_s,
                 now=now,
+                priorities=priorities,
             )
         ]
     group_id = task_id(entry.name, tick, -1) if entry.mode == "group" else None
@@ -152,6 +145,7 @@ def build(entry: Entry, tick: datetime, now: datetime) -> list[Outgoing]:
             headers={**beat_headers, "group": group_id, "group_index": i if group_id else None},
             expires_s=entry.expires_s,
             now=now,
+            priorities=priorities,
         )
         for i, sig in enumerate(entry.signatures)
     ]

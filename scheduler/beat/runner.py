@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -31,11 +31,8 @@ log = logging.getLogger("shoal.beat")
 Clock = Callable[[], datetime]
 
 
-def offset_clock(offset_s: float) -> Clock:
-    def now() -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=offset_s)
-
-    return now
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class ScheduleSource:
@@ -99,7 +96,7 @@ class Beat:
         self.settings = settings
         self.client = client
         self.metrics = metrics
-        self.clock = clock or offset_clock(settings.clock_offset_s)
+        self.clock = clock or wall_clock
         self.source = ScheduleSource(settings.schedules_path, metrics)
         self.fence = Fence(client)
         self.lease: Lease | NoLease = (
@@ -193,7 +190,7 @@ class Beat:
         self, entry: Entry, tick: datetime, now: datetime, *, fire: bool, mode: str = "fire"
     ) -> Outcome:
         published = self.clock()
-        messages = message.build(entry, tick, published) if fire else []
+        messages = message.build(entry, tick, published, self.settings.priorities) if fire else []
         outcome = self.fence.claim(
             entry.name,
             tick,

@@ -120,9 +120,7 @@ class Demo:
         return env
 
     def shoal(self, name: str, *args: str) -> Child:
-        return self.children.start(
-            name, [sys.executable, "-m", "workers.cli", *args], env=self.env()
-        )
+        return self.children.start(name, [sys.executable, "-m", "shoal", *args], env=self.env())
 
     def start(self) -> None:
         binary = shutil.which("redis-server")

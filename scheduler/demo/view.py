@@ -16,9 +16,9 @@ from typing import Any
 
 import redis
 
+from contract.inflight import read_inflight
 from scheduler.autoscaler import status
 from scheduler.autoscaler.redis_source import CountsReader
-from workers.inflight import read_inflight
 
 
 @dataclass(frozen=True)

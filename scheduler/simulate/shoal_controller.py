@@ -30,11 +30,11 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.autoscaler.config import QueuePolicy
 from scheduler.autoscaler.hold import NO_HOLD, Hold, carry, hold, reads_rates
 from scheduler.autoscaler.model import Observation, QueueState
 from scheduler.autoscaler.policy import decide
 from scheduler.autoscaler.rates import RateState, quiet_samples, update_rates
+from scheduler.autoscaler.rules import QueuePolicy
 from scheduler.simulate.controllers import IntArray, View
 
 RATE_HALF_LIFE_S = 10.0

@@ -14,12 +14,12 @@ import time
 
 from celery import Celery
 
+from shoal.cli import COMMANDS
 from tests.chart.test_alerts import write_rules
 from tests.docs.collect import Command
 from tests.docs.sandbox import Sandbox
 from tests.support.procs import Proc, wait_for
 from workers import health
-from workers.cli import COMMANDS
 from workers.kit import configure
 
 _OPTION = re.compile(r"--[a-z][a-z0-9-]*")
@@ -56,7 +56,7 @@ def run_status_json(cmd: Command, sb: Sandbox) -> None:
 
 
 def run_usage(cmd: Command, sb: Sandbox) -> None:
-    """``python -m workers.cli`` is the ``shoal`` entry point: it lists every subcommand."""
+    """``python -m shoal`` is the ``shoal`` entry point: it lists every subcommand."""
     listed = [line.split()[0] for line in sb.ok(cmd.text).splitlines() if line.startswith("  ")]
     assert listed == list(COMMANDS)
 

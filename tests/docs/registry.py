@@ -38,7 +38,7 @@ RUNNERS: dict[str, Runner] = {
     # inline in prose
     "shoal status --json": inline.run_status_json,
     "shoal config": inline.run_config,
-    "python -m workers.cli": inline.run_usage,
+    "python -m shoal": inline.run_usage,
     "shoal worker": inline.run_worker,
     "shoal worker --pool prefork --concurrency 2": inline.run_worker,
     "shoal worker health": inline.run_worker_health,

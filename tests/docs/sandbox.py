@@ -8,7 +8,7 @@ repository and this test session's Redis in ``SHOAL_REDIS_URL``.
 What the docs leave to the reader is filled in by one mapping each:
 
 - ``PROGRAMS``: the first word of a command -> what runs (``shoal`` is
-  ``python -m workers.cli``; helm, promtool and kubectl are the real tools; where kubectl is
+  ``python -m shoal``; helm, promtool and kubectl are the real tools; where kubectl is
   missing, ``kubectl kustomize`` is the ``kustomize build`` scripts/go-tools.sh builds).
 - ``PLACEHOLDERS``: text in a doc that names the reader's own Redis -> this session's Redis.
 - ``STAND_INS``: files the reader brings (``day.csv``) -> the repository's examples.
@@ -48,7 +48,7 @@ STAND_INS = {
 }
 
 PROGRAMS: dict[str, Callable[[], list[str]]] = {
-    "shoal": lambda: [sys.executable, "-m", "workers.cli"],
+    "shoal": lambda: [sys.executable, "-m", "shoal"],
     "python": lambda: [sys.executable],
     "helm": lambda: [require_tool("helm")],
     "promtool": lambda: [require_tool("promtool")],

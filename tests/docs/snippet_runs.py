@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from celery import Celery
 
+from contract.priority import priority_lists
 from tests.docs.collect import Snippet
 from tests.docs.sandbox import Sandbox
 from tests.support.procs import wait_for
-from workers.keys import priority_lists
 from workers.kit import DEFAULT_PRIORITY_STEPS, DEFAULT_SEP, configure
 
 SnippetRunner = Callable[[Snippet, Sandbox], None]
@@ -63,7 +63,7 @@ def run_retrying_task(snippet: Snippet, sb: Sandbox) -> None:
     module = sb.path / "invoices.py"
     module.write_text(PRELUDES[snippet.key] + snippet.code)
     env = {**sb.env, "PYTHONPATH": f"{sb.env['PYTHONPATH']}:{sb.path}", "SHOAL_IMPORTS": "invoices"}
-    argv = [sys.executable, "-m", "workers.cli", "worker", "--queue", "billing"]
+    argv = [sys.executable, "-m", "shoal", "worker", "--queue", "billing"]
     sb.procs.start([*argv, "--pool", "prefork", "--concurrency", "1"], env=env, name="worker")
     client = configure(Celery("billing", set_as_current=False), redis_url=sb.redis_url)
     try:

@@ -2,7 +2,7 @@
 
 kwok marks scheduled pods Running but runs nothing. For every Running pod of the release this runner
 starts the pod's main container as a local process: the container's ``command``/``args`` (the image
-entrypoint is ``shoal``, run here as ``python -m workers.cli``), the container's environment (plain
+entrypoint is ``shoal``, run here as ``python -m shoal``), the container's environment (plain
 values, ``fieldRef``, ``configMapKeyRef``, ``secretKeyRef``, ``envFrom``) and its ConfigMap/Secret/
 emptyDir volumes written to a folder per pod (paths under a ``mountPath`` in args and env are
 rewritten to that folder). Like the kubelet it sets ``HOSTNAME`` to the pod name. When the pod goes
@@ -245,7 +245,7 @@ class PodRunner:
             raise RuntimeError(
                 f"pod {name}: cannot run command {argv!r} locally (expected the shoal entrypoint)"
             )
-        argv = [sys.executable, "-m", "workers.cli", *argv[1:]]
+        argv = [sys.executable, "-m", "shoal", *argv[1:]]
         hook = self.hooks.get(component)
         if hook is not None:
             argv, env = hook(pod, argv, env, pod_dir)

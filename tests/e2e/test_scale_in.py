@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from contract.inflight import decode as decode_inflight
+from contract.keys import inflight
 from tests.e2e.cluster import Cluster, Release, wait_until
 from tests.e2e.scenario import CPU_QUEUE, RECORD_LIST, client, publish_records, two_queues
-from workers.keys import decode_inflight, inflight
 
 pytestmark = pytest.mark.e2e
 

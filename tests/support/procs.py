@@ -20,8 +20,8 @@ from tests.support.tools import ROOT
 
 
 def shoal_argv(*args: str) -> list[str]:
-    """``shoal ARGS`` as this interpreter runs it (``python -m workers.cli``)."""
-    return [sys.executable, "-m", "workers.cli", *args]
+    """``shoal ARGS`` as this interpreter runs it (``python -m shoal``)."""
+    return [sys.executable, "-m", "shoal", *args]
 
 
 def worker_argv(queue: str, pool: str, concurrency: int, *extra: str) -> list[str]:

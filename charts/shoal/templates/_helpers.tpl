@@ -220,7 +220,10 @@ The queues with every default resolved, as JSON {"queues": [...]}. Each entry ga
 {{- end }}
 {{- end -}}
 
-{{/* Environment every shoal process reads to reach Redis. */}}
+{{/*
+Environment every shoal pod (worker, beat) reads: Redis, its password and the Sentry DSN as
+mounted files (never a secret in the environment), and the priority lists.
+*/}}
 {{- define "shoal.redisEnv" -}}
 - name: SHOAL_REDIS_URL
   value: {{ include "shoal.redisUrl" . | quote }}
@@ -234,6 +237,10 @@ The queues with every default resolved, as JSON {"queues": [...]}. Each entry ga
 {{- end }}
 - name: SHOAL_PRIORITY_STEPS
   value: {{ join "," .Values.priority.steps | quote }}
+{{- if ne .Values.priority.separator "\x06\x16" }}
+- name: SHOAL_PRIORITY_SEP
+  value: {{ .Values.priority.separator | quote }}
+{{- end }}
 {{- end -}}
 
 {{- define "shoal.podSecurityContext" -}}
@@ -258,7 +265,8 @@ The queues with every default resolved, as JSON {"queues": [...]}. Each entry ga
 
 {{/*
 The Redis URL with the password as $(SHOAL_REDIS_PASSWORD), which Kubernetes expands from the
-Secret at container start, for programs that take no password file (beat, Flower).
+Secret at container start, for Flower, which takes no password file (shoal's own pods read the
+mounted file).
 */}}
 {{- define "shoal.redisUrlWithPasswordRef" -}}
 {{- $url := include "shoal.redisUrl" . -}}

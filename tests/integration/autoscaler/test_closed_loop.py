@@ -10,12 +10,12 @@ import pytest
 import redis
 from celery import Celery
 
+from contract.inflight import read_inflight
 from scheduler.autoscaler.config import parse_config
 from scheduler.autoscaler.controller import Controller, Outcome
 from scheduler.autoscaler.local_actuator import LocalActuator
 from scheduler.autoscaler.redis_source import RedisSource
 from tests.support.procs import wait_for
-from workers.inflight import read_inflight
 
 pytestmark = pytest.mark.integration
 

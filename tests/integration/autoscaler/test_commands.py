@@ -33,7 +33,7 @@ queues:
 
 def shoal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
+        [sys.executable, "-m", "shoal", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from contract.connection import connect
 from scheduler.autoscaler.config import RedisConfig
-from scheduler.autoscaler.redis_conn import connect, redis_settings
 from scheduler.autoscaler.redis_source import RedisSource
 from tests.support.ports import free_port
 from tests.support.procs import ProcessTracker, wait_for
@@ -54,10 +54,9 @@ def password_redis(procs: ProcessTracker) -> Iterator[int]:
 def test_a_password_from_a_file_reaches_redis(password_redis: int, tmp_path: Path) -> None:
     secret = tmp_path / "password"
     secret.write_text("s3cret\n")
-    url, password = redis_settings(
-        RedisConfig(url=f"redis://127.0.0.1:{password_redis}/0", password_file=str(secret)), {}
-    )
-    reading = RedisSource(connect(url, password)).observe(["jobs"])["jobs"]
+    url = f"redis://127.0.0.1:{password_redis}/0"
+    settings = RedisConfig(url=url, password_file=str(secret)).settings({})
+    reading = RedisSource(settings.connect()).observe(["jobs"])["jobs"]
     assert (reading.ok, reading.backlog) == (True, 2)
     without = RedisSource(connect(url, None, timeout_s=1)).observe(["jobs"])["jobs"]
     assert not without.ok and "Authentication" in without.error

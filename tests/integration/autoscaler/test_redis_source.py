@@ -8,8 +8,11 @@ import pytest
 import redis
 from celery import Celery
 
+from contract import keys
+from contract.inflight import decode as decode_inflight
+from contract.inflight import encode as encode_inflight
+from contract.priority import priority_lists
 from scheduler.autoscaler.redis_source import CountsReader, RedisSource
-from workers import keys
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +31,7 @@ def test_a_stock_clients_backlog_is_counted_across_every_priority_list(
     for priority in range(10):
         for _ in range(priority + 1):  # 1 task at priority 0 ... 10 at priority 9
             stock_client.send_task("shoal.noop", queue="mail", priority=priority)
-    lengths = {name: redis_client.llen(name) for name in keys.priority_lists("mail", STEPS, SEP)}
+    lengths = {name: redis_client.llen(name) for name in priority_lists("mail", STEPS, SEP)}
     # kombu files priority p under the highest step <= p: 0-2, 3-5, 6-8, 9.
     assert list(lengths.values()) == [1 + 2 + 3, 4 + 5 + 6, 7 + 8 + 9, 10]
     source = RedisSource(redis_client, steps=STEPS, sep=SEP, use_script=use_script)
@@ -85,10 +88,10 @@ def test_without_a_header_the_age_is_estimated_from_when_the_backlog_appeared(
 @pytest.mark.parametrize(
     "entries",
     [
-        {"w1": keys.encode_inflight(3, 2_000_000), "w2": keys.encode_inflight(5, 2_000_000)},
-        {"w1": keys.encode_inflight(3, 2_000_000), "dead": keys.encode_inflight(9, 999_999)},
-        {"w1": "garbage", "w2": "7 not-a-time", "w3": keys.encode_inflight(0, 2_000_000)},
-        {"w1": keys.encode_inflight(4, 1_000_001), "w2": keys.encode_inflight(6, 1_000_000)},
+        {"w1": encode_inflight(3, 2_000_000), "w2": encode_inflight(5, 2_000_000)},
+        {"w1": encode_inflight(3, 2_000_000), "dead": encode_inflight(9, 999_999)},
+        {"w1": "garbage", "w2": "7 not-a-time", "w3": encode_inflight(0, 2_000_000)},
+        {"w1": encode_inflight(4, 1_000_001), "w2": encode_inflight(6, 1_000_000)},
     ],
 )
 def test_in_flight_sum_matches_the_key_contracts_reader(
@@ -99,7 +102,7 @@ def test_in_flight_sum_matches_the_key_contracts_reader(
     redis_client.hset(keys.stats("held"), "completed", 17)
     reader = CountsReader(redis_client, steps=STEPS, sep=SEP, use_script=use_script)
     counts = reader.read(["held"], now_ms)["held"]
-    assert counts.in_flight == sum(keys.decode_inflight(v, now_ms) for v in entries.values())
+    assert counts.in_flight == sum(decode_inflight(v, now_ms) for v in entries.values())
     assert counts.completed == 17
 
 

@@ -17,11 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.connection import Connection
 
+from contract import keys
+from contract.inflight import decode as decode_inflight
+from contract.inflight import encode as encode_inflight
+from contract.priority import priority_lists
 from scheduler.autoscaler import redis_source
 from scheduler.autoscaler.redis_source import TAIL_WINDOW_BYTES, Counts, CountsReader, held
 from tests.support.redis_server import RedisServer
 from tests.support.tools import require_tool
-from workers import keys
 
 pytestmark = pytest.mark.integration
 
@@ -140,9 +143,9 @@ def test_big_bodies_and_a_stamp_far_from_the_end(
     ["a b", "émails", "日本語", "q:with:colons", "semi;colon,comma", "quote\"d'", "x" * 300],
 )
 def test_queue_names_with_odd_characters(redis_client: redis.Redis, name: str) -> None:
-    for list_name in keys.priority_lists(name, STEPS, SEP)[:2]:
+    for list_name in priority_lists(name, STEPS, SEP)[:2]:
         redis_client.lpush(list_name, envelope({"published_at": 1700000000}, queue=name))
-    redis_client.hset(keys.inflight(name), "w1", keys.encode_inflight(4, NOW_MS + 1))
+    redis_client.hset(keys.inflight(name), "w1", encode_inflight(4, NOW_MS + 1))
     redis_client.hset(keys.stats(name), "completed", 9)
     counts = both(redis_client, [name, "plain"])
     assert counts[name] == Counts(2, 4, 9, (1700000000.0,))
@@ -152,11 +155,11 @@ def test_queue_names_with_odd_characters(redis_client: redis.Redis, name: str) -
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (keys.encode_inflight(3, NOW_MS + 1), 3),
-        (keys.encode_inflight(3, NOW_MS), 0),  # expires now: expired
-        (keys.encode_inflight(123456789, NOW_MS + 1), 123456789),
-        (keys.encode_inflight(1234567890, NOW_MS + 1), 1234567890),  # 10 digits: read in Python
-        (keys.encode_inflight(-2, NOW_MS + 1), -2),  # what decode_inflight says, even this
+        (encode_inflight(3, NOW_MS + 1), 3),
+        (encode_inflight(3, NOW_MS), 0),  # expires now: expired
+        (encode_inflight(123456789, NOW_MS + 1), 123456789),
+        (encode_inflight(1234567890, NOW_MS + 1), 1234567890),  # 10 digits: read in Python
+        (encode_inflight(-2, NOW_MS + 1), -2),  # what decode_inflight says, even this
         ("007 1800000000001", 7),
         (" 3 1800000000001", 0),  # split at the first space: an empty count
         ("+3 1800000000001", 3),
@@ -192,7 +195,7 @@ def test_any_in_flight_value_sums_as_decode_inflight_says(
     redis_client.delete(keys.inflight("prop"))
     if values:
         redis_client.hset(keys.inflight("prop"), mapping={f"w{i}": v for i, v in enumerate(values)})
-    expected = sum(keys.decode_inflight(v, NOW_MS) for v in values)
+    expected = sum(decode_inflight(v, NOW_MS) for v in values)
     assert both(redis_client, ["prop"])["prop"].in_flight == expected
 
 
@@ -220,7 +223,7 @@ def test_many_queues_in_every_state_agree_between_script_and_pipeline(
     now = NOW_MS / 1000
     queues = [f"mix{i}" for i in range(60)]
     for i, queue in enumerate(queues):
-        for j, name in enumerate(keys.priority_lists(queue, STEPS, SEP)):
+        for j, name in enumerate(priority_lists(queue, STEPS, SEP)):
             if (i + j) % 3:
                 stamps = [now - 10 * (i + j + k) for k in range(i % 4 + 1)]
                 redis_client.lpush(name, *[envelope({"published_at": s}) for s in stamps])
@@ -235,7 +238,7 @@ def test_many_queues_in_every_state_agree_between_script_and_pipeline(
     assert list(counts) == queues
     assert counts["mix1"].in_flight == 1 and counts["mix2"].in_flight == 0
     assert counts["mix5"].completed == 0 and counts["mix6"].completed == 42
-    lists = [n for q in queues for n in keys.priority_lists(q, STEPS, SEP)]
+    lists = [n for q in queues for n in priority_lists(q, STEPS, SEP)]
     assert sum(c.backlog for c in counts.values()) == sum(redis_client.llen(n) for n in lists)
 
 
@@ -281,7 +284,7 @@ def test_scripting_refused_by_acl_falls_back_to_the_pipeline(
     limited = redis.Redis(port=redis_server.port, username="noscript", password="pw")
     try:
         redis_client.lpush("acl", envelope({"published_at": 1700000000}))
-        redis_client.hset(keys.inflight("acl"), "w", keys.encode_inflight(2, NOW_MS + 1))
+        redis_client.hset(keys.inflight("acl"), "w", encode_inflight(2, NOW_MS + 1))
         reader = CountsReader(limited, steps=STEPS, sep=SEP)
         assert reader.read(["acl"], NOW_MS)["acl"] == Counts(1, 2, 0, (1700000000.0,))
         assert reader.use_script is False
@@ -339,7 +342,7 @@ def test_queues_split_over_several_scripts_read_as_one(
     for i, queue in enumerate(queues):
         if i % 3:
             redis_client.lpush(queue, *[envelope({"published_at": 1_700_000_000 + i})] * (i % 3))
-        redis_client.hset(keys.inflight(queue), "w", keys.encode_inflight(i, NOW_MS + 1000))
+        redis_client.hset(keys.inflight(queue), "w", encode_inflight(i, NOW_MS + 1000))
     redis_client.lpush("c30", envelope({"published_at": "2023-11-14T22:13:20+00:00"}))
     redis_client.hset(keys.inflight("c22"), "odd", "+5 1800000000001")
     redis_client.hset(keys.stats("c39"), "completed", " 9")
@@ -392,7 +395,7 @@ def test_a_key_of_another_type_fails_that_queue_only(
     queues = ["w0", "w1", "w2", "w3", "w4"]
     for queue in queues:
         redis_client.lpush(queue, envelope({"published_at": 1_700_000_000}))
-        redis_client.hset(keys.inflight(queue), "w", keys.encode_inflight(2, NOW_MS + 1000))
+        redis_client.hset(keys.inflight(queue), "w", encode_inflight(2, NOW_MS + 1000))
     redis_client.set(bad_key, "not a list")
     counts = both(redis_client, queues)
     assert counts["w2"] == Counts(0, 0, 0, (), counts["w2"].error)

@@ -11,9 +11,9 @@ from typing import Any
 
 import redis
 
+from contract.priority import priority_lists
 from scheduler.beat.fence import entry_key
 from tests.support.procs import Proc, ProcessTracker
-from workers.keys import priority_lists
 
 
 @dataclass(frozen=True)

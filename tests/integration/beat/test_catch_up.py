@@ -1,7 +1,7 @@
 """A beat stopped for five minutes and restarted: what catchUp none, latest and all fire.
 
-The outage is simulated with the test-only clock offset ``SHOAL_BEAT_CLOCK_OFFSET_S``: the
-restarted replica's clock runs 300+ s ahead of the first one's, exactly as if it had come back
+The outage is simulated with an injected clock (``tests.support.beat_ahead``): the restarted
+replica's clock runs 300+ s ahead of the first one's, exactly as if it had come back
 five minutes later, without the test waiting five real minutes. The offset is chosen so the
 restart lands 8 s after a tick of the 20 s entry: that tick is late (missed), the next one is
 12 s away, so the first pass after the restart is the only one that fires gap ticks.
@@ -9,6 +9,7 @@ restart lands 8 s after a tick of the 20 s entry: that tick is late (missed), th
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.beat.support import beat_env, published, start_beats, state, write_schedules
+from tests.integration.beat.support import published, start_beats, state, write_schedules
 from tests.support.procs import ProcessTracker, wait_for
 
 INTERVAL_MS = 20_000
@@ -57,8 +58,12 @@ schedules:
     restart_ms = int((now + offset) * 1000)
     newest_gap = restart_ms // INTERVAL_MS * INTERVAL_MS
     assert restart_ms - last_ms >= 300_000
-    env = beat_env(worker_env, SHOAL_BEAT_CLOCK_OFFSET_S=f"{offset:.3f}")
-    (second,) = start_beats(procs, env, path, 1, name="after")
+    second = procs.start(
+        [sys.executable, "-m", "tests.support.beat_ahead", f"{offset:.3f}", "--schedules",
+         str(path), "--metrics-port", "0"],
+        env=worker_env,
+        name="after",
+    )  # fmt: skip
     wait_for(
         lambda: int(state(redis_client, "report")["last_tick_ms"]) >= newest_gap,
         timeout_s=15,

@@ -24,7 +24,7 @@ def test_the_demo_runs_scales_reports_and_leaves_no_process_behind(tmp_path: Pat
     out = tmp_path / "demo-out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "demo", "--duration-s", "40", "--out-dir", str(out)],
+        [sys.executable, "-m", "shoal", "demo", "--duration-s", "40", "--out-dir", str(out)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -74,7 +74,7 @@ def test_ctrl_c_stops_the_demo_with_a_summary_and_no_process_left(tmp_path: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
     with log.open("w") as handle:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "demo", "--out-dir", str(out)],
+            [sys.executable, "-m", "shoal", "demo", "--out-dir", str(out)],
             cwd=ROOT,
             env=env,
             stdout=handle,

@@ -16,7 +16,7 @@ from tests.support.tools import ROOT
 
 def shoal_load(server: RedisServer, *args: str) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "load", "--redis-url", server.url, "--json", *args],
+        [sys.executable, "-m", "shoal", "load", "--redis-url", server.url, "--json", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -67,7 +67,7 @@ def test_a_bad_trace_line_is_named(redis_server: RedisServer, tmp_path: Path) ->
     trace = tmp_path / "t.csv"
     trace.write_text("time_s,queue,tasks,mean_service_s\n1,q,x,1\n")
     done = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "load", "--trace", str(trace)],
+        [sys.executable, "-m", "shoal", "load", "--trace", str(trace)],
         cwd=ROOT,
         capture_output=True,
         text=True,

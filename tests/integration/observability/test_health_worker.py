@@ -18,7 +18,7 @@ from tests.support.tools import ROOT, require_tool
 
 def health_cmd(worker: Worker, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", "worker", "health", *args],
+        [sys.executable, "-m", "shoal", "worker", "health", *args],
         env=worker.env,
         cwd=ROOT,
         capture_output=True,

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 import redis
 
-from workers import keys
-from workers.inflight import Publisher, Tally, read_inflight, remove_expired
+from contract import keys
+from contract.inflight import encode as encode_inflight
+from contract.inflight import read_inflight, remove_expired
+from workers.inflight import Publisher, Tally
 
 NOW_MS = 1_700_000_000_000
 
@@ -36,9 +38,9 @@ class OneRoundTrip:
 def test_reader_sees_live_entries_of_every_queue_in_one_round_trip(
     redis_client: redis.Redis,
 ) -> None:
-    redis_client.hset(keys.inflight("a"), "pod-1", keys.encode_inflight(3, NOW_MS + 1))
-    redis_client.hset(keys.inflight("a"), "pod-2", keys.encode_inflight(0, NOW_MS + 5000))
-    redis_client.hset(keys.inflight("a"), "pod-dead", keys.encode_inflight(7, NOW_MS))
+    redis_client.hset(keys.inflight("a"), "pod-1", encode_inflight(3, NOW_MS + 1))
+    redis_client.hset(keys.inflight("a"), "pod-2", encode_inflight(0, NOW_MS + 5000))
+    redis_client.hset(keys.inflight("a"), "pod-dead", encode_inflight(7, NOW_MS))
     redis_client.hset(keys.inflight("b"), "pod-3", "garbage")
     spy = OneRoundTrip(redis_client)
     counts = read_inflight(spy, ["a", "b", "c"], NOW_MS)  # type: ignore[arg-type]
@@ -47,8 +49,8 @@ def test_reader_sees_live_entries_of_every_queue_in_one_round_trip(
 
 
 def test_remove_expired_deletes_only_dead_entries(redis_client: redis.Redis) -> None:
-    redis_client.hset(keys.inflight("a"), "alive", keys.encode_inflight(1, NOW_MS + 1))
-    redis_client.hset(keys.inflight("a"), "dead", keys.encode_inflight(1, NOW_MS - 1))
+    redis_client.hset(keys.inflight("a"), "alive", encode_inflight(1, NOW_MS + 1))
+    redis_client.hset(keys.inflight("a"), "dead", encode_inflight(1, NOW_MS - 1))
     assert remove_expired(redis_client, ["a", "b"], NOW_MS) == 1
     assert redis_client.hkeys(keys.inflight("a")) == [b"alive"]
 

@@ -10,10 +10,11 @@ import pytest
 import redis
 from celery import Celery
 
+from contract import keys
+from contract.inflight import decode as decode_inflight
+from contract.inflight import read_inflight
 from tests.integration.observability.helpers import start_worker
 from tests.support.procs import ProcessTracker, wait_for
-from workers import keys
-from workers.inflight import read_inflight
 
 
 def now_ms() -> int:
@@ -109,7 +110,7 @@ def test_a_killed_workers_count_expires(
     killed_at = now_ms()
     raw = redis_client.hget(keys.inflight("doomed"), "pod-x")
     assert raw is not None, "nobody deletes the entry of a killed worker"
-    assert keys.decode_inflight(raw, killed_at) == 2
+    assert decode_inflight(raw, killed_at) == 2
     expires_at = int(raw.split()[1])
     assert expires_at - killed_at <= 3 * 500 + 1000, "expiry is about 3 heartbeats ahead"
     wait_for(
@@ -117,4 +118,4 @@ def test_a_killed_workers_count_expires(
         timeout_s=5,
         message="the dead worker's count to expire",
     )
-    assert keys.decode_inflight(raw, now_ms()) == 0
+    assert decode_inflight(raw, now_ms()) == 0

@@ -96,7 +96,7 @@ def test_config_command_masks_secrets(worker_env: dict[str, str]) -> None:
     }
     for args in ([], ["--json"]):
         done = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "config", *args],
+            [sys.executable, "-m", "shoal", "config", *args],
             env=env,
             cwd=ROOT,
             capture_output=True,

@@ -11,8 +11,8 @@ import pytest
 import redis
 from celery import Celery
 
+from contract.priority import priority_lists
 from tests.support.procs import ProcessTracker, wait_for
-from workers.keys import priority_lists
 
 STARTS = "shoal:test:starts"
 DONE = "shoal:test:done"

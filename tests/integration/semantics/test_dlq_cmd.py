@@ -20,7 +20,7 @@ DONE = "shoal:test:done"
 
 def dlq(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", "dlq", *args],
+        [sys.executable, "-m", "shoal", "dlq", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -12,9 +12,9 @@ import pytest
 import redis
 from celery import Celery
 
+from contract.priority import priority_lists
 from tests.support.procs import ProcessTracker, wait_for
 from tests.support.redis_server import RedisServer
-from workers.keys import priority_lists
 from workers.kit import configure
 
 

@@ -209,7 +209,7 @@ def test_simulated_burst_matches_the_real_autoscaler_and_workers(
         sampler.start()
         burst_at = time.time()
         subprocess.run(
-            [sys.executable, "-m", "workers.cli", "load", "--redis-url", url, "--queue", QUEUE,
+            [sys.executable, "-m", "shoal", "load", "--redis-url", url, "--queue", QUEUE,
              "--burst", str(TASKS), "--service-s", str(SERVICE_S)],
             cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
         )  # fmt: skip

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 import yaml
 
+from contract.pools import Pool
 from scheduler.autoscaler.config import (
     ConfigError,
     ControllerConfig,
     LeaderElection,
     PolicyType,
-    PriorityConfig,
+    Priorities,
     QueuePolicy,
     RatePolicy,
     RedisConfig,
@@ -23,7 +24,6 @@ from scheduler.autoscaler.config import (
     parse_config,
     queue_policies_from_values,
 )
-from workers.settings import Pool
 
 FULL = """
 pollIntervalSeconds: 2
@@ -75,7 +75,7 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
         "sentinel://s1:26379;sentinel://s2:26379/0?master_name=main",
         "/var/run/secrets/redis/password",
     )
-    assert config.priority == PriorityConfig((0, 3, 6, 9), "\x06\x16")
+    assert config.priority == Priorities((0, 3, 6, 9), "\x06\x16")
     emails = config.queue("emails")
     assert (emails.pool, emails.concurrency, emails.deployment) == (
         Pool.GEVENT,
@@ -219,7 +219,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             {"queues": [{"name": "bad name", "concurrency": 1}]},
-            "queues[0] (bad name).name: expected a queue name (letters, digits, _ . : -), got 'bad name'",  # noqa: E501
+            "queues[0] (bad name).name: expected a queue name (1-63 letters, digits, _ . -, starting and ending with a letter or digit), got 'bad name'",  # noqa: E501
         ),
         (
             {
@@ -238,7 +238,8 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ({"pollInterval": 2}, "pollInterval: unknown field (check the spelling)"),
         (
             {"redis": {"url": "http://x"}},
-            "redis.url: expected redis://, rediss://, sentinel:// or unix://: 'http://x'",
+            "redis.url: expected a Redis URL (redis://, rediss://, sentinel://, sentinels://, "
+            "unix://), got scheme 'http'",
         ),
         (
             {"priority": {"steps": [3, 6]}},

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from scheduler.autoscaler.config import RedisConfig
-from scheduler.autoscaler.fields import ConfigError
 from scheduler.autoscaler.rates import RateState, estimate_oldest_age_s, ewma, update_rates
-from scheduler.autoscaler.redis_conn import parse_sentinel, redis_settings
 from scheduler.autoscaler.redis_source import header_of, in_flight_sum, parse_published_at
 
 
@@ -91,25 +86,3 @@ def test_in_flight_sum_reads_dicts_and_flat_replies() -> None:
     assert in_flight_sum({b"w1": b"3 2000", b"w2": b"4 500"}, now_ms=1000) == 3
     assert in_flight_sum([b"w1", b"3 2000", b"w2", b"5 3000"], now_ms=1000) == 8
     assert in_flight_sum(None, now_ms=0) == 0
-
-
-def test_sentinel_urls_in_kombus_form() -> None:
-    target = parse_sentinel(
-        "sentinel://:pw@s1:26379;sentinel://s2:26380;sentinel://s3/2?master_name=main"
-    )
-    assert target.hosts == (("s1", 26379), ("s2", 26380), ("s3", 26379))
-    assert (target.master_name, target.db, target.password, target.tls) == ("main", 2, "pw", False)
-    assert parse_sentinel("sentinels://s1:26379").tls is True
-    assert parse_sentinel("sentinel://s1:26379").master_name == "mymaster"
-
-
-def test_redis_settings_env_overrides_and_password_file(tmp_path: Path) -> None:
-    secret = tmp_path / "password"
-    secret.write_text("s3cret\n")
-    config = RedisConfig(url="redis://file:6379/0", password_file=str(secret))
-    assert redis_settings(config, {}) == ("redis://file:6379/0", "s3cret")
-    env = {"SHOAL_REDIS_URL": "rediss://env:6380/1", "SHOAL_REDIS_PASSWORD": "fromenv"}
-    assert redis_settings(config, env) == ("rediss://env:6380/1", "fromenv")
-    missing = RedisConfig(password_file=str(tmp_path / "nope"))
-    with pytest.raises(ConfigError, match=r"^redis.passwordFile: cannot read"):
-        redis_settings(missing, {})

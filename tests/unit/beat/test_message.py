@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contract.priority import Priorities, priority_lists
 from scheduler.beat import message
 from scheduler.beat.spec import Entry, parse_schedules
-from workers.keys import priority_lists
 
 TICK = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
 NOW = datetime(2026, 6, 1, 15, 0, 0, 12000, tzinfo=UTC)
@@ -34,8 +34,21 @@ def entries(text: str) -> dict[str, Entry]:
 @pytest.mark.parametrize(
     ("priority", "list_index"), [(None, 0), (0, 0), (2, 0), (3, 1), (5, 1), (6, 2), (9, 3)]
 )
-def test_priority_list_matches_kombu_naming(priority: int | None, list_index: int) -> None:
-    assert message.priority_list("emails", priority) == priority_lists("emails")[list_index]
+def test_messages_go_to_kombus_priority_lists(priority: int | None, list_index: int) -> None:
+    (entry,) = entries(
+        "schedules: [{name: e, task: t, every: 1m, queue: emails, priority: %s}]"
+        % ("null" if priority is None else priority)
+    ).values()
+    (out,) = message.build(entry, TICK, TICK)
+    assert out.list_name == priority_lists("emails")[list_index]
+
+
+def test_the_configured_priority_steps_and_separator_are_used() -> None:
+    # The beat follows SHOAL_PRIORITY_STEPS / SHOAL_PRIORITY_SEP like the workers (it used to
+    # file by the default steps whatever the installation's priority settings said).
+    (entry,) = entries("schedules: [{name: e, task: t, every: 1m, queue: q, priority: 8}]").values()
+    (out,) = message.build(entry, TICK, TICK, Priorities((0, 5, 9), ":"))
+    assert out.list_name == "q:5"
 
 
 def test_single_task_message_layout() -> None:

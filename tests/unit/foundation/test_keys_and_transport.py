@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workers import keys
+from contract.inflight import decode as decode_inflight
+from contract.inflight import encode as encode_inflight
+from contract.priority import priority_lists
 from workers.transport import transport_for
 
 
@@ -19,21 +21,21 @@ from workers.transport import transport_for
     ],
 )
 def test_inflight_entries_count_only_until_they_expire(raw: str, now_ms: int, count: int) -> None:
-    assert keys.decode_inflight(raw, now_ms) == count
+    assert decode_inflight(raw, now_ms) == count
 
 
 def test_inflight_round_trips() -> None:
-    assert keys.decode_inflight(keys.encode_inflight(12, 10_000), 9_999) == 12
+    assert decode_inflight(encode_inflight(12, 10_000), 9_999) == 12
 
 
 def test_priority_lists_follow_kombus_naming() -> None:
-    assert keys.priority_lists("emails") == [
+    assert priority_lists("emails") == [
         "emails",
         "emails\x06\x163",
         "emails\x06\x166",
         "emails\x06\x169",
     ]
-    assert keys.priority_lists("q", (9, 0, 5), ":") == ["q", "q:5", "q:9"]
+    assert priority_lists("q", (9, 0, 5), ":") == ["q", "q:5", "q:9"]
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ from workers.settings import Pool, RateLimit, SettingsError, from_env, unknown_v
         ({"SHOAL_RATE_LIMITS": "queue:emails=fast"}, "SHOAL_RATE_LIMITS: expected a rate like 5/s"),
         (
             {"SHOAL_PRIORITY_STEPS": "3,9"},
-            "SHOAL_PRIORITY_STEPS: expected priority steps from 0 to 9",
+            "SHOAL_PRIORITY_STEPS: must include 0",
         ),
         ({"SHOAL_LOG_LEVEL": "LOUD"}, "SHOAL_LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR"),
         ({"SHOAL_RESULT_EXPIRES_S": "0"}, "SHOAL_RESULT_EXPIRES_S: expected an integer >= 1"),

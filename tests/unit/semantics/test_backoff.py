@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.backoff import compute_backoff
+from contract.backoff import compute_backoff
 
 
 def _never_called() -> float:

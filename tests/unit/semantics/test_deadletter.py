@@ -28,7 +28,6 @@ from workers.deadletter import (
     envelope,
     make_entry,
     parse_entry,
-    priority_list,
 )
 from workers.dlq_cmd import entry_line
 from workers.request import failure_reason
@@ -93,24 +92,6 @@ def test_the_requeue_envelope_is_the_original_message_with_a_new_delivery_tag() 
     assert env["properties"]["body_encoding"] == "base64"
     assert env["properties"]["priority"] == 9
     assert env["properties"]["delivery_info"] == {"exchange": "", "routing_key": "billing"}
-
-
-@pytest.mark.parametrize(
-    ("priority", "expected"),
-    [
-        (None, "q"),
-        (0, "q"),
-        (2, "q"),
-        (3, "q\x06\x163"),
-        (5, "q\x06\x163"),
-        (8, "q\x06\x166"),
-        (9, "q\x06\x169"),
-        (42, "q\x06\x169"),
-        ("x", "q"),
-    ],
-)
-def test_priority_list_follows_kombus_steps(priority: object, expected: str) -> None:
-    assert priority_list("q", priority, (0, 3, 6, 9), "\x06\x16") == expected
 
 
 @given(st.binary(max_size=300))

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from workers.load_cmd import Batch, LoadError, rate_batches, service_times, trace_batches
+from scheduler.demo.load_cmd import Batch, LoadError, rate_batches, service_times, trace_batches
 
 
 def test_a_rate_publishes_the_right_count_spread_over_the_duration() -> None:

@@ -18,7 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "beat": ("scheduler.beat.cli:main", "run a beat replica, or --check a schedules file"),
     "simulate": ("scheduler.simulate.cli:main", "replay a trace against a values file"),
     "demo": ("scheduler.demo.cli:main", "run the whole platform locally with a live view"),
-    "load": ("workers.load_cmd:main", "publish tasks at a rate or from a trace (load generator)"),
+    "load": (
+        "scheduler.demo.load_cmd:main",
+        "publish tasks at a rate or from a trace (load generator)",
+    ),
 }
 
 

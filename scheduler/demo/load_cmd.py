@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from workers.settings import with_password
+from contract.connection import RedisSettings
 
 TASKS = {"io_wait": "shoal.io_wait", "slow": "shoal.slow", "cpu": "shoal.cpu"}
 TRACE_HEADER = ["time_s", "queue", "tasks", "mean_service_s"]
@@ -233,8 +233,11 @@ def main(argv: list[str]) -> int:
     except LoadError as exc:
         print(f"shoal load: {exc}", file=sys.stderr)
         return 2
-    url = args.redis_url or os.environ.get("SHOAL_REDIS_URL", "redis://localhost:6379/0")
-    url = with_password(url, os.environ.get("SHOAL_REDIS_PASSWORD"))
+    try:
+        url = RedisSettings.from_env(os.environ, url_option=args.redis_url).url_with_password
+    except ValueError as exc:
+        print(f"shoal load: {exc}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _stop)
     publisher = Publisher(
         url,

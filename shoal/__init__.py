@@ -1,0 +1,2 @@
+"""The ``shoal`` command line: the top floor, above the worker, the beat, the autoscaler, the
+simulator and the demo. Nothing below imports it."""
