@@ -116,7 +116,11 @@ def make_controller(name: str, values: SimValues, specs: list[QueueSpec]) -> Con
     if name == "shoal":
         by_name = {p.name: p for p in values.policies}
         policies = [by_name[s.name] for s in specs]
-        return ShoalController(policies, poll_interval_s=values.poll_interval_s)
+        return ShoalController(
+            policies,
+            poll_interval_s=values.poll_interval_s,
+            start_replicas=[s.start_replicas for s in specs],
+        )
     if name == "keda":
         return KedaController(specs)
     if name.startswith("static:"):
