@@ -1,17 +1,22 @@
 """`shoal simulate` models the queues the chart deploys: for every values file in the repository,
 the simulator's view of each queue (name, pool, concurrency, prefetch, fixed replicas and every
 autoscaling field) equals what the real `helm template` renders: the autoscaler's ConfigMap and
-each worker Deployment."""
+each worker Deployment. Generated values files (hypothesis) hold the one resolver,
+contract.chartvalues, to helm on the paths no shipped file takes."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from contract.chartvalues import autoscaler_queues, resolve_queues
+from contract.chartvalues import autoscaled, autoscaler_queues, resolve_queues
 from scheduler.autoscaler.config import parse_config
 from scheduler.simulate.values import CHART_VALUES, SimValues, chart_values, load_values, read_file
 from tests.chart.helm import (
@@ -146,3 +151,107 @@ def test_the_comparison_sees_nested_overrides_and_own_resources() -> None:
 
 def test_the_chart_file_the_simulator_reads_is_the_charts() -> None:
     assert CHART_VALUES.read_text() == (CHART / "values.yaml").read_text()
+
+
+NAMES = ["emails", "Reports.v2", "a_b-c", "x--y", "9", "z" * 63, "b" * 48 + "._" + "c" * 13]
+CPUS = ["250m", "1", "1500m", 2, "2.5", "3000m"]
+
+
+@st.composite
+def autoscaling_block(draw: st.DrawFn, *, queue_level: bool) -> dict[str, Any]:
+    block: dict[str, Any] = {}
+    if draw(st.booleans()):
+        block["minReplicas"] = draw(st.integers(0, 2))
+    if draw(st.booleans()):
+        block["maxReplicas"] = draw(st.integers(3, 20))
+    if draw(st.booleans()):
+        block["targetBacklogPerReplica"] = draw(st.sampled_from([None, 5, 12.5]))
+    if draw(st.booleans()):
+        block["cooldownSeconds"] = draw(st.sampled_from([0, 60, 300]))
+    if queue_level and draw(st.booleans()):
+        block["fallbackReplicas"] = None
+    for direction in ("scaleUp", "scaleDown"):
+        rules: dict[str, Any] = {}
+        if draw(st.booleans()):
+            rules["stabilizationWindowSeconds"] = draw(st.sampled_from([0, 30, 600]))
+        if draw(st.booleans()):
+            rules["selectPolicy"] = draw(st.sampled_from(["Max", "Min"]))
+        if draw(st.booleans()):
+            rules["policies"] = [
+                {"type": "Pods", "value": draw(st.integers(1, 5)), "periodSeconds": 30}
+            ]
+        if rules:
+            block[direction] = rules
+    return block
+
+
+@st.composite
+def generated_values(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True))
+    queues = []
+    for name in names:
+        queue: dict[str, Any] = {"name": name, "pool": draw(st.sampled_from(["prefork", "gevent"]))}
+        if draw(st.booleans()):
+            queue["resources"] = {"requests": {"cpu": draw(st.sampled_from(CPUS))}}
+        if draw(st.booleans()):
+            queue["concurrency"] = draw(st.sampled_from([None, 3]))
+        if draw(st.booleans()):
+            queue["prefetchMultiplier"] = draw(st.sampled_from([None, 2]))
+        autoscaling = draw(autoscaling_block(queue_level=True))
+        if draw(st.booleans()):
+            autoscaling["enabled"] = False
+            queue["replicas"] = draw(st.integers(0, 4))
+        queue["autoscaling"] = autoscaling
+        queues.append(queue)
+    defaults = draw(autoscaling_block(queue_level=False))
+    defaults["targetLatencySeconds"] = 30  # every autoscaled queue has a target
+    values: dict[str, Any] = {"queueDefaults": {"autoscaling": defaults}, "queues": queues}
+    pools: dict[str, Any] = {}
+    if draw(st.booleans()):
+        pools["prefork"] = {"concurrency": draw(st.sampled_from([None, 4]))}
+    if draw(st.booleans()):
+        pools["gevent"] = {"resources": {"requests": {"cpu": draw(st.sampled_from(CPUS))}}}
+    if draw(st.booleans()):
+        pools.setdefault("gevent", {})["concurrency"] = None  # removes the chart's 200
+    if pools:
+        values["pools"] = pools
+    return values
+
+
+def consistent(values: dict[str, Any]) -> bool:
+    """Whether the chart accepts it: minReplicas <= maxReplicas once the defaults are merged."""
+    for q in resolve_queues(chart_values(values)):
+        a = q["autoscaling"]
+        if a["enabled"] and a["minReplicas"] > a["maxReplicas"]:
+            return False
+    return True
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=generated_values().filter(consistent),
+    release=st.sampled_from(["shoal", "prod", "r" * 39 + "-x"]),
+)
+def test_the_resolver_and_helm_agree_on_generated_values(
+    values: dict[str, Any], release: str
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "values.yaml"
+        path.write_text(json.dumps(values))
+        result = run_template([str(path)], release=release)
+    assert result.returncode == 0, result.stderr
+    objects = parse(result.stdout)
+    queues = resolve_queues(chart_values(values), release=release)
+    config = autoscaler_file(objects)
+    assert config is not None and config["queues"] == autoscaler_queues(queues)
+    workers = worker_deployments(objects)
+    assert list(workers) == [q["name"] for q in queues]
+    for q in queues:
+        deployment = workers[q["name"]]
+        env = env_of(deployment_container(deployment))
+        assert deployment["metadata"]["name"] == q["deployment"]
+        assert deployment["metadata"]["labels"]["shoal.io/queue"] == q["slug"]
+        assert int(env["SHOAL_CONCURRENCY"]) == q["concurrency"]
+        assert int(env["SHOAL_PREFETCH_MULTIPLIER"]) == q["prefetchMultiplier"]
+        assert deployment["spec"].get("replicas") == (None if autoscaled(q) else q["replicas"])
+        assert deployment_container(deployment)["resources"] == q["resources"]
