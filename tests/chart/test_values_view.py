@@ -16,7 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.chartvalues import autoscaled, autoscaler_queues, resolve_queues
+from contract.chartvalues import CHART_NAME, autoscaled, autoscaler_queues, resolve_queues
 from scheduler.autoscaler.config import parse_config
 from scheduler.simulate.values import CHART_VALUES, SimValues, chart_values, load_values, read_file
 from tests.chart.helm import (
@@ -151,6 +151,7 @@ def test_the_comparison_sees_nested_overrides_and_own_resources() -> None:
 
 def test_the_chart_file_the_simulator_reads_is_the_charts() -> None:
     assert CHART_VALUES.read_text() == (CHART / "values.yaml").read_text()
+    assert yaml.safe_load((CHART / "Chart.yaml").read_text())["name"] == CHART_NAME
 
 
 NAMES = ["emails", "Reports.v2", "a_b-c", "x--y", "9", "z" * 63, "b" * 48 + "._" + "c" * 13]
