@@ -28,6 +28,8 @@ COPY shoal ./shoal
 COPY workers ./workers
 COPY scheduler ./scheduler
 COPY contract ./contract
+# scheduler/simulate/chart-values.yaml links to the chart's defaults; the wheel carries a copy.
+COPY charts/shoal/values.yaml ./charts/shoal/values.yaml
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
     && /opt/venv/bin/pip install --no-deps --no-index /wheels/shoal-*.whl \
     && /opt/venv/bin/pip check \

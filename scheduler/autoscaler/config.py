@@ -32,7 +32,6 @@ from scheduler.autoscaler.rules import (
     ScalingRules,
     SelectPolicy,
 )
-from scheduler.autoscaler.values_defaults import resolve_queue
 
 __all__ = [
     "ConfigError",
@@ -119,17 +118,14 @@ def parse_config(data: object) -> ControllerConfig:
 
 
 def queue_policies_from_values(values: Mapping[str, Any]) -> tuple[QueuePolicy, ...]:
-    """The queue policies of a Helm values file (its ``queues:`` list, the same names).
+    """The queue policies of a Helm values file's ``queues:`` (the same names), each entry
+    already resolved as the chart resolves it (:func:`contract.chartvalues.resolve_queues`).
 
-    ``queueDefaults`` and the per-pool concurrency apply as in the chart. Keys the chart uses
-    for other things than scaling (resources, env, ...) are allowed at the queue level; the
-    ``autoscaling`` block is checked strictly. ``deployment`` is ``shoal-worker-<name>`` unless
-    given (the chart prefixes the release name).
+    Keys the chart uses for other things than scaling (resources, env, ...) are allowed at the
+    queue level; the ``autoscaling`` block is checked strictly. ``deployment`` is
+    ``shoal-worker-<name>`` unless given.
     """
-    items = values.get("queues")
-    if isinstance(items, list):
-        items = [resolve_queue(values, q) if isinstance(q, Mapping) else q for q in items]
-    return _queues(Fields("", {"queues": items}), strict=False)
+    return _queues(Fields("", {"queues": values.get("queues")}), strict=False)
 
 
 def _yaml(text: str, where: str) -> object:

@@ -16,7 +16,6 @@ autoscaler sees the oldest task's age. The broker is ``--redis-url``, else ``SHO
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -32,9 +31,9 @@ from types import FrameType
 from typing import Any
 
 from contract.connection import RedisSettings
+from scheduler.simulate.trace import TraceError, parse_rows
 
 TASKS = {"io_wait": "shoal.io_wait", "slow": "shoal.slow", "cpu": "shoal.cpu"}
-TRACE_HEADER = ["time_s", "queue", "tasks", "mean_service_s"]
 
 
 class LoadError(ValueError):
@@ -54,24 +53,13 @@ class Batch:
 def trace_batches(
     lines: Iterable[str], *, speed: float = 1.0, source: str = "trace"
 ) -> list[Batch]:
-    """The batches of a trace CSV, in time order; ``speed`` 2 replays twice as fast."""
-    reader = csv.reader(lines)
-    if [h.strip() for h in next(reader, [])] != TRACE_HEADER:
-        raise LoadError(f"{source}: line 1: expected the header {','.join(TRACE_HEADER)}")
-    batches = []
-    for lineno, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        try:
-            time_s, queue, tasks, mean = row
-            batch = Batch(float(time_s) / speed, queue.strip(), int(tasks), float(mean))
-        except ValueError:
-            raise LoadError(
-                f"{source}: line {lineno}: expected time_s,queue,tasks,mean_service_s"
-            ) from None
-        if batch.at_s < 0 or batch.count < 0 or batch.service_s <= 0 or not batch.queue:
-            raise LoadError(f"{source}: line {lineno}: time_s >= 0, tasks >= 0, mean_service_s > 0")
-        batches.append(batch)
+    """The batches of a trace CSV (read by the simulator's one parser, with its rules), in
+    time order; ``speed`` 2 replays twice as fast."""
+    try:
+        rows = parse_rows(lines, source=source)
+    except TraceError as exc:
+        raise LoadError(str(exc)) from None
+    batches = [Batch(r.time_s / speed, r.queue, r.tasks, r.mean_service_s) for r in rows]
     return sorted(batches, key=lambda b: b.at_s)
 
 

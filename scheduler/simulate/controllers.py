@@ -28,6 +28,14 @@ class QueueSpec:
     prefork: ``concurrency x (prefetchMultiplier - 1)`` (Celery's prefetch limit; 0 with the
     default multiplier 1). gevent: 1, whatever the multiplier: the consumer blocks handing the
     next task to a full pool (measured: a concurrency-10 worker holds 11)."""
+    fixed_replicas: int | None = None
+    """The Deployment's replicas when the autoscaler does not scale the queue
+    (``autoscaling.enabled: false``); None for an autoscaled queue."""
+
+    @property
+    def start_replicas(self) -> int:
+        """Replicas at the start of a run: the fixed ones, else ``minReplicas``."""
+        return self.min_replicas if self.fixed_replicas is None else self.fixed_replicas
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.simulate.binned import Trace
 from scheduler.simulate.controllers import Controller, IntArray, QueueSpec, View
 from scheduler.simulate.pods import Pods
 from scheduler.simulate.service import ServiceKind, ServiceModel, make_service
-from scheduler.simulate.trace import Trace
 
 I32Array = npt.NDArray[np.int32]
 

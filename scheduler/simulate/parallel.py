@@ -22,9 +22,9 @@ from multiprocessing.process import BaseProcess
 
 import numpy as np
 
+from scheduler.simulate.binned import Trace
 from scheduler.simulate.controllers import Controller, IntArray, QueueSpec
 from scheduler.simulate.engine import History, I32Array, RunResult, SimSettings, simulate
-from scheduler.simulate.trace import Trace
 
 ControllerFactory = Callable[[list[QueueSpec]], Controller]
 """Builds a fresh controller for the given queues (in the trace's column order)."""

@@ -49,12 +49,16 @@ class ShoalController:
         poll_interval_s: float,
         rate_half_life_s: float = RATE_HALF_LIFE_S,
         shortcuts: bool = True,
+        start_replicas: list[int] | None = None,
     ) -> None:
         self.name = "shoal"
         self.poll_interval_s = poll_interval_s
         self.policies = policies
         self.half_life_s = rate_half_life_s
         self.shortcuts = shortcuts
+        self.start_replicas = start_replicas or [p.min_replicas for p in policies]
+        """Each queue's replicas at the start: ``minReplicas``, or a fixed queue's replicas
+        (its policy has ``enabled: false``, so ``decide`` keeps them)."""
         count = len(policies)
         self.states = [QueueState.initial() for _ in policies]
         self.rates = [RateState() for _ in policies]
@@ -86,7 +90,7 @@ class ShoalController:
         """How many times ``decide`` was asked (the rest of the queue-polls were skipped)."""
 
     def initial_replicas(self) -> IntArray:
-        return np.array([p.min_replicas for p in self.policies], dtype=np.int64)
+        return np.array(self.start_replicas, dtype=np.int64)
 
     def reasons(self) -> list[dict[str, int]]:
         """Decisions per reason, the skipped polls counted with the answer they kept."""
@@ -106,7 +110,8 @@ class ShoalController:
         skip &= (work >= self._work_min) & (work <= self._work_max)
         skip &= view.in_flight <= self._in_flight_max
         busy = work > 0
-        skip &= busy | (now < self._last_work + self._idle_for_s)
+        with np.errstate(invalid="ignore"):  # never active (-inf) + NO_HOLD's inf: no skip
+            skip &= busy | (now < self._last_work + self._idle_for_s)
         skip_busy = skip & busy
         self._skipped_busy[skip_busy] += 1
         self._last_work[skip_busy] = now

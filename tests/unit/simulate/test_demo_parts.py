@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
-import yaml
+from pathlib import Path
+
+import pytest
 
 from scheduler.autoscaler.config import parse_config
 from scheduler.beat.spec import load_schedules
 from scheduler.demo import render
-from scheduler.demo.cli import DEMO_SCHEDULES, DEMO_TRACE, DEMO_VALUES, autoscaler_config
+from scheduler.demo.cli import (
+    DEMO_SCHEDULES,
+    DEMO_TRACE,
+    DEMO_VALUES,
+    autoscaler_config,
+    demo_values,
+    main,
+)
 from scheduler.demo.view import History, QueueLook
 from scheduler.simulate.trace import read_rows
 
 
 def test_the_generated_autoscaler_config_is_valid_for_the_controller() -> None:
-    values = yaml.safe_load(DEMO_VALUES.read_text())
-    config = parse_config(autoscaler_config(values, "redis://127.0.0.1:6399/0"))
+    config = parse_config(autoscaler_config(demo_values(DEMO_VALUES), "redis://127.0.0.1:6399/0"))
     assert config.redis.url == "redis://127.0.0.1:6399/0"
     assert not config.leader_election.enabled
     assert {q.name: (str(q.pool), q.min_replicas) for q in config.queues} == {
         "reports": ("prefork", 0),
         "emails": ("gevent", 0),
     }
+
+
+def test_a_bad_values_file_stops_the_demo_with_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("queues: [{name: q, pool: threads}]\n")
+    assert main(["--values", str(values), "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    field = "queues[0] (q).pool: expected one of gevent, prefork, got 'threads'"
+    assert err == f"shoal demo: {values}: {field}\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_demo_schedules_and_trace_load() -> None:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.autoscaler.config import queue_policies_from_values
+from scheduler.simulate.binned import Trace, bin_rows
 from scheduler.simulate.cli import main
 from scheduler.simulate.controllers import Controller, QueueSpec, StaticController
 from scheduler.simulate.engine import RunResult, SimSettings, simulate
@@ -20,7 +21,7 @@ from scheduler.simulate.keda import KedaController
 from scheduler.simulate.parallel import columns_of, simulate_groups, simulate_parallel, split
 from scheduler.simulate.report import build_report
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import Trace, bin_rows, parse_rows
+from scheduler.simulate.trace import parse_rows
 from tests.support.tools import ROOT
 
 EXAMPLE_VALUES = ROOT / "scheduler" / "simulate" / "examples" / "values.yaml"

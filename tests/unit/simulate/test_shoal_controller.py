@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from scheduler.autoscaler.config import queue_policies_from_values
+from scheduler.simulate.binned import Trace
 from scheduler.simulate.controllers import QueueSpec
 from scheduler.simulate.engine import RunResult, SimSettings, simulate
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import Trace
 
 HOURS = 3
 
