@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,61 @@ queues:
     assert cpu.scale_down.policies == (RatePolicy(PolicyType.PERCENT, 100, 15),)
     assert (io.concurrency, io.min_replicas, io.target_latency_s) == (200, 0, 20.0)
     assert (fixed.concurrency, fixed.enabled) == (3, False)
+
+
+TWICE = """
+queues:
+  - name: emails
+    concurrency: 2
+    autoscaling:
+      targetBacklogPerReplica: 10
+      minReplicas: 1
+      minReplicas: 0
+"""
+
+
+def test_a_key_given_twice_is_an_error_naming_the_key_and_its_lines(tmp_path: Path) -> None:
+    # PyYAML alone keeps the last of the two: this file used to load with minReplicas 0.
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(TWICE)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: line 8: key 'minReplicas' appears twice in one mapping (first on line 7)"
+    )
+
+
+def test_a_reload_with_a_key_given_twice_keeps_the_last_good_config(tmp_path: Path) -> None:
+    from scheduler.autoscaler.reload import ConfigWatcher
+
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(TWICE.replace("      minReplicas: 0\n", ""))
+    good = load_config(path)
+    watcher = ConfigWatcher(path, good)
+    path.write_text(TWICE)
+    with pytest.raises(ConfigError, match="key 'minReplicas' appears twice"):
+        watcher.poll()
+    assert watcher.config is good
+    assert watcher.last_error is not None and "line 8" in watcher.last_error
+
+
+@pytest.mark.parametrize(
+    ("autoscaling", "message"),
+    [
+        ({"minReplicas": 1.5}, "minReplicas: expected an integer from 0 to 1000, got 1.5"),
+        ({"cooldownSeconds": 0.5}, "cooldownSeconds: expected a whole number of seconds"),
+        ({"activationBacklog": "3"}, "activationBacklog: expected an integer >= 0, got '3'"),
+    ],
+)
+def test_a_fractional_count_is_an_error_not_truncated(
+    autoscaling: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(queue(**autoscaling))
+
+
+def test_a_whole_number_written_as_a_float_reads_as_that_integer() -> None:
+    # Helm writes every number as a float; JSON Schema's integer counts 2.0 as one.
+    policy = parse_config(queue(minReplicas=2.0, maxReplicas=4.0)).queue("emails")
+    assert (policy.min_replicas, policy.max_replicas) == (2, 4)
+    assert isinstance(policy.min_replicas, int)
