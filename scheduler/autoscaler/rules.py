@@ -109,8 +109,9 @@ class QueuePolicy:
 
     name: str = Setting(QueueName(), REQUIRED, "The Celery queue.", key="name",
                         helm="queues[].name").field()  # fmt: skip
-    concurrency: int = dataclasses.replace(CONCURRENCY, default=REQUIRED).field()
-    """Tasks one replica runs at once (the pool size)."""
+    concurrency: int = dataclasses.replace(CONCURRENCY, default=REQUIRED, helm=None).field()
+    """Tasks one replica runs at once (the pool size). Required here: the chart resolves a
+    queue's null to its pool's (the worker's declaration pins the chart's value)."""
     pool: Pool = POOL.field()
     deployment: str = Setting(
         Text(), "", "The worker Deployment; empty: shoal-worker-<name>.", key="deployment"
