@@ -9,10 +9,7 @@ default. What the chart states differently on purpose is in the declaration's ``
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
-import pkgutil
 from typing import Any
 
 import pytest
@@ -21,34 +18,19 @@ from contract.fields import Setting, declared
 from contract.pools import GEVENT_CONCURRENCY, Pool, default_prefetch_multiplier
 from contract.yamlfile import load_strict
 from scheduler.autoscaler.rules import QueuePolicy
+from tests.support.declarations import unique_settings
 from tests.support.tools import ROOT
 
 CHART = ROOT / "charts" / "shoal"
 VALUES = load_strict((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
-PACKAGES = ("contract", "workers", "scheduler.autoscaler", "scheduler.beat")
 COMPARED = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum",
             "pattern", "minLength", "default", "items", "properties")  # fmt: skip
 ABSENT = object()
 
 
-def declarations() -> list[Setting[Any]]:
-    """Every setting declared in the platform's modules: module constants and dataclass fields."""
-    found: dict[int, Setting[Any]] = {}
-    for package in PACKAGES:
-        root = importlib.import_module(package)
-        for info in pkgutil.walk_packages(root.__path__, package + "."):
-            module = importlib.import_module(info.name)
-            for value in vars(module).values():
-                if isinstance(value, Setting):
-                    found[id(value)] = value
-                elif isinstance(value, type) and dataclasses.is_dataclass(value):
-                    found.update((id(s), s) for s in declared(value).values())
-    return list(found.values())
-
-
 FED_BY_HELM = sorted(
-    (s for s in declarations() if s.helm_path), key=lambda s: (s.helm_path or "", s.doc)
+    (s for s in unique_settings() if s.helm_path), key=lambda s: (s.helm_path or "", s.doc)
 )
 
 
