@@ -19,14 +19,15 @@ both refuse what the kind refuses, and a mapping refuses keys nobody declared. E
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import difflib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 from contract.secrets import FILE_SUFFIX, secret_from_env
+
+if TYPE_CHECKING:
+    import argparse
 
 T = TypeVar("T")
 _SETTING: Final = "shoal.setting"
@@ -75,8 +76,9 @@ class Kind(Generic[T]):
     :mod:`contract.kinds` and beside the rule they check (queue names, Redis URLs, steps)."""
 
     json_type: ClassVar[str] = "string"
-    option_action: ClassVar[Any] = None
-    """argparse's action for an option of this kind (``append`` for a list)."""
+    option_action: ClassVar[str | None] = None
+    """argparse's action for an option of this kind: ``append`` (a list), ``boolean``
+    (``--x`` / ``--no-x``)."""
     what: str = "a value"
     unit: str | None = None
     """The unit of a number (``s``), also written in the attribute's name (``timeout_s``)."""
@@ -117,9 +119,10 @@ class Helm:
     why: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Setting(Generic[T]):
-    """One setting, declared once. Give it to a dataclass field with :meth:`field`."""
+    """One setting, declared once. Give it to a dataclass field with :meth:`field`. Two
+    settings are the same only if they are one declaration (shared by several dataclasses)."""
 
     kind: Kind[T]
     default: Any
@@ -219,6 +222,8 @@ def refuse_unknown(mapping: Mapping[Any, Any], known: Iterable[str], where: str)
     names = list(known)
     unknown = sorted(str(key) for key in mapping if key not in names)
     if unknown:
+        import difflib
+
         close = difflib.get_close_matches(unknown[0], names, n=1)
         hint = f"did you mean {close[0]}?" if close else "check the spelling"
         raise ConfigError(join(where, unknown[0]), f"unknown field ({hint})")
@@ -371,7 +376,11 @@ def add_options(parser: argparse.ArgumentParser, settings: Mapping[str, Setting[
         kwargs: dict[str, Any] = {"dest": attr, "default": None, "help": helptext}
         if setting.kind.option_action is None or setting.kind.option_action == "append":
             kwargs["metavar"] = metavar
-        if setting.kind.option_action is not None:
+        if setting.kind.option_action == "boolean":
+            import argparse
+
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif setting.kind.option_action is not None:
             kwargs["action"] = setting.kind.option_action
         parser.add_argument(*setting.options, **kwargs)
 

@@ -14,7 +14,6 @@ a YAML value keeps its type, so ``"5"`` is not an integer there. The rules are t
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -170,7 +169,7 @@ class Boolean(Kind[bool]):
     TRUE = ("true", "1", "yes", "on")
     FALSE = ("false", "0", "no", "off")
 
-    option_action = argparse.BooleanOptionalAction
+    option_action = "boolean"
 
     def parse_text(self, text: str) -> bool:
         word = text.strip().lower()
