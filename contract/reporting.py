@@ -21,3 +21,10 @@ SENTRY_DSN = Setting(
     env="SHOAL_SENTRY_DSN",
     secret=True,
 )
+SERVICE_LOG_LEVEL = Setting(
+    log_level_kind(),
+    "INFO",
+    "The log level of the beat and the autoscaler.",
+    env=LOG_LEVEL_ENV,
+    options=("--log-level",),
+)

@@ -130,6 +130,7 @@ class ControllerConfig:
         9810,
         "The Prometheus metrics port (0: off).",
         key="metricsPort",
+        options=("--metrics-port",),
         helm=Helm("autoscaler.metricsPort", {"minimum": 1}, CONTAINER_PORT),
     ).field()
     health_port: int = Setting(
@@ -137,6 +138,7 @@ class ControllerConfig:
         9811,
         "The /livez and /readyz port (0: off).",
         key="healthPort",
+        options=("--health-port",),
         helm=Helm("autoscaler.healthPort", {"minimum": 1}, CONTAINER_PORT),
     ).field()
     queues: tuple[QueuePolicy, ...] = ()

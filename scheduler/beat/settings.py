@@ -21,7 +21,7 @@ from contract.connection import URL, RedisSettings
 from contract.fields import ConfigError, Helm, Setting, declared, option_texts, read_env
 from contract.kinds import Boolean, Number, Text, port
 from contract.priority import Priorities
-from contract.reporting import LOG_LEVEL_ENV, SENTRY_DSN, log_level_kind
+from contract.reporting import SENTRY_DSN, SERVICE_LOG_LEVEL
 
 CONTAINER_PORT = "a container port cannot be 0 (off): the chart's probes and Service use it"
 
@@ -57,13 +57,7 @@ class BeatSettings:
         options=("--metrics-port",),
         helm=Helm("beat.metricsPort", {"minimum": 1}, CONTAINER_PORT),
     ).field()
-    log_level: str = Setting(
-        log_level_kind(),
-        "INFO",
-        "The beat's log level.",
-        env=LOG_LEVEL_ENV,
-        options=("--log-level",),
-    ).field()
+    log_level: str = SERVICE_LOG_LEVEL.field()
     reload_interval_s: float = Setting(
         Number(0, exclusive_minimum=True, unit="s"),
         1.0,

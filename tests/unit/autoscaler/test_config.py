@@ -395,3 +395,21 @@ def test_a_whole_number_written_as_a_float_reads_as_that_integer() -> None:
     policy = parse_config(queue(minReplicas=2.0, maxReplicas=4.0)).queue("emails")
     assert (policy.min_replicas, policy.max_replicas) == (2, 4)
     assert isinstance(policy.min_replicas, int)
+
+
+def test_the_command_line_names_a_bad_option_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scheduler.autoscaler.cli import main
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # main() drops it
+    monkeypatch.delenv("SHOAL_LOG_LEVEL", raising=False)
+
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text("queues: []\n")
+    assert main(["--config", str(path), "--actuator", "dry-run", "--metrics-port", "x"]) == 2
+    assert capsys.readouterr().err == (
+        "shoal autoscaler: --metrics-port: expected a port from 0 to 65535, got 'x'\n"
+    )
+    assert main(["--config", str(path), "--log-level", "LOUD"]) == 2
+    assert "shoal autoscaler: --log-level: expected one of DEBUG" in capsys.readouterr().err
