@@ -12,6 +12,7 @@ number as a float), ``5.5`` is an error.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ CHECK_EVERY = Setting(
     key="checkEverySeconds",
 )
 ENTRY_SETTINGS = {
-    **{a: s for a, s in declared(Entry).items()},
+    **declared(Entry),
     "queue": QUEUE,
     "priority": PRIORITY,
     "check_every_s": CHECK_EVERY,
@@ -203,8 +204,8 @@ def parse_duration(value: object) -> float:
         seconds = sum(float(n) * UNIT_S[u] for n, u in DURATION_PART.findall(value))
     else:
         raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h")
-    if seconds <= 0:
-        raise ValueError("must be greater than zero")
+    if not seconds > 0 or math.isinf(seconds):
+        raise ValueError("must be greater than zero and finite")
     return seconds
 
 

@@ -109,6 +109,7 @@ schedules:
          "'a'.chain[0]: expected a signature (a mapping with a task), got 3"),
         ("{name: a, task: t, every: 0s}", "'a'.every: expected a duration above 0 such as 30s"),
         ("{name: a, task: t, every: soon}", "'a'.every: expected a duration above 0 such as 30s"),
+        ("{name: a, task: t, every: .inf}", "'a'.every: expected a duration above 0 such as 30s"),
         ("{name: a, task: t, every: 5s, priority: 10}",
          "schedules[0] 'a'.priority: expected an integer from 0 to 9, got 10"),
         ("{name: a, task: t, every: 5s, catchUp: some}",
