@@ -23,6 +23,7 @@ from contract.kinds import Boolean, Number, Text, port
 from contract.priority import Priorities
 from contract.reporting import SENTRY_DSN, SERVICE_LOG_LEVEL
 
+DEFAULT_METRICS_PORT = 9812
 CONTAINER_PORT = "a container port cannot be 0 (off): the chart's probes and Service use it"
 
 
@@ -52,7 +53,7 @@ class BeatSettings:
     ).field()
     metrics_port: int = Setting(
         port(),
-        9812,
+        DEFAULT_METRICS_PORT,
         "The Prometheus metrics port (0: off).",
         options=("--metrics-port",),
         helm=Helm("beat.metricsPort", {"minimum": 1}, CONTAINER_PORT),

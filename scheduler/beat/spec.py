@@ -53,7 +53,18 @@ DEFAULT_CHECK_EVERY_S = 10.0
 
 
 class SpecError(ConfigError):
-    """The schedules file is invalid; the message names the entry and the field."""
+    """The schedules file is invalid; the message names the entry and the field.
+
+    ``SpecError(where, problem)`` as every :class:`ConfigError`, or ``SpecError(where, field,
+    problem)`` for a field of the entry at ``where`` (``field`` None: the entry itself)."""
+
+    def __init__(self, where: str, *rest: str | None) -> None:
+        self.field: str | None = None
+        if len(rest) == 2:
+            self.field, problem = rest
+            super().__init__(join(where, self.field) if self.field else where, problem)
+        else:
+            super().__init__(where, *rest)
 
 
 class Duration(Kind[float]):

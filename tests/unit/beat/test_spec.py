@@ -234,3 +234,11 @@ def test_a_key_given_twice_in_one_entry_is_an_error_naming_the_key_and_its_lines
 def test_a_name_given_twice_in_the_file_level_mapping_is_an_error() -> None:
     with pytest.raises(SpecError, match=r"^line 3: key 'schedules' appears twice .*line 1\)$"):
         parse_schedules("schedules: []\n# more\nschedules: []\n")
+
+
+def test_a_spec_error_reads_where_colon_what_however_it_is_raised() -> None:
+    assert str(SpecError("not valid YAML")) == "not valid YAML"
+    assert str(SpecError("schedules[0] 'a'", "is wrong")) == "schedules[0] 'a': is wrong"
+    error = SpecError("schedules[0] 'a'", "cron", "is wrong")
+    assert (str(error), error.field) == ("schedules[0] 'a'.cron: is wrong", "cron")
+    assert str(SpecError("schedules[0] 'a'", None, "is wrong")) == "schedules[0] 'a': is wrong"
