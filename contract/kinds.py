@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from contract.fields import ConfigError, Invalid, Kind, number_text, shown
+from contract.fields import ConfigError, Helm, Invalid, Kind, number_text, shown
 
 T = TypeVar("T")
 UNITS = {"s": "seconds", "kB": "kilobytes"}
@@ -320,3 +320,9 @@ class AnyMapping(Kind[Mapping[str, Any]]):
 def port() -> Integer:
     """A TCP port to listen on; 0 turns the endpoint off."""
     return Integer(0, 65_535, what="a port")
+
+
+def container_port(path: str) -> Helm:
+    """The Helm values path of a port a pod listens on. The chart's schema starts at 1: its
+    probes and Service use the port, so 0 (off) is for processes run by hand."""
+    return Helm(path, {"minimum": 1}, "a container port cannot be 0 (off) in the chart")

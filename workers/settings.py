@@ -17,8 +17,8 @@ from typing import Any
 
 from contract import priority as priorities
 from contract.connection import PASSWORD, URL, RedisSettings
-from contract.fields import ConfigError, Helm, Invalid, Kind, Setting, declared, env_names, read_env
-from contract.kinds import Integer, ListOf, Number, Text, port
+from contract.fields import ConfigError, Invalid, Kind, Setting, declared, env_names, read_env
+from contract.kinds import Integer, ListOf, Number, Text, container_port, port
 from contract.pools import (
     CONCURRENCY,
     POOL,
@@ -33,7 +33,6 @@ from contract.reporting import SENTRY_DSN, log_level_kind
 ENV_PREFIX = "SHOAL_"
 RATE = re.compile(r"^(?P<n>\d+(\.\d+)?)/(?P<unit>s|m|h)$")
 MODULE = r"^[A-Za-z_][A-Za-z0-9_.]*$"
-CONTAINER_PORT = "a container port cannot be 0 (off): the chart's probes and Service use it"
 
 __all__ = ["Pool", "RateLimit", "SettingsError", "WorkerSettings", "from_env"]
 
@@ -194,7 +193,7 @@ class WorkerSettings:
         9808,
         "The Prometheus port (0: off).",
         options=("--metrics-port",),
-        helm=Helm("workers.metricsPort", {"minimum": 1}, CONTAINER_PORT),
+        helm=container_port("workers.metricsPort"),
     )
     health_port: int = _env(
         "health_port",
@@ -202,7 +201,7 @@ class WorkerSettings:
         9809,
         "The /livez and /readyz port (0: off).",
         options=("--health-port",),
-        helm=Helm("workers.healthPort", {"minimum": 1}, CONTAINER_PORT),
+        helm=container_port("workers.healthPort"),
     )
     heartbeat_interval_s: float = _seconds(
         "heartbeat_interval_s", 2.0, "How often the in-flight count and heartbeat are written."

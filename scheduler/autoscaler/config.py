@@ -17,7 +17,6 @@ from typing import Any
 from contract.connection import PASSWORD_FILE, URL, RedisSettings
 from contract.fields import (
     ConfigError,
-    Helm,
     Nested,
     Setting,
     as_mapping,
@@ -26,7 +25,7 @@ from contract.fields import (
     read_mapping,
     shown,
 )
-from contract.kinds import Boolean, Integer, Number, Text, port
+from contract.kinds import Boolean, Integer, Number, Text, container_port, port
 from contract.priority import Priorities
 from contract.yamlfile import YamlError, load_strict
 from scheduler.autoscaler.rules import (
@@ -59,7 +58,6 @@ __all__ = [
 ]
 
 K8S_NAME = r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-CONTAINER_PORT = "a container port cannot be 0 (off): the chart's probes and Service use it"
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,7 @@ class ControllerConfig:
         "The Prometheus metrics port (0: off).",
         key="metricsPort",
         options=("--metrics-port",),
-        helm=Helm("autoscaler.metricsPort", {"minimum": 1}, CONTAINER_PORT),
+        helm=container_port("autoscaler.metricsPort"),
     ).field()
     health_port: int = Setting(
         port(),
@@ -139,7 +137,7 @@ class ControllerConfig:
         "The /livez and /readyz port (0: off).",
         key="healthPort",
         options=("--health-port",),
-        helm=Helm("autoscaler.healthPort", {"minimum": 1}, CONTAINER_PORT),
+        helm=container_port("autoscaler.healthPort"),
     ).field()
     queues: tuple[QueuePolicy, ...] = ()
 

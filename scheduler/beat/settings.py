@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from contract.connection import URL, RedisSettings
-from contract.fields import ConfigError, Helm, Setting, declared, option_texts, read_env
-from contract.kinds import Boolean, Number, Text, port
+from contract.fields import ConfigError, Setting, declared, option_texts, read_env
+from contract.kinds import Boolean, Number, Text, container_port, port
 from contract.priority import Priorities
 from contract.reporting import SENTRY_DSN, SERVICE_LOG_LEVEL
 
 DEFAULT_METRICS_PORT = 9812
-CONTAINER_PORT = "a container port cannot be 0 (off): the chart's probes and Service use it"
 
 
 class BeatSettingsError(ConfigError):
@@ -56,7 +55,7 @@ class BeatSettings:
         DEFAULT_METRICS_PORT,
         "The Prometheus metrics port (0: off).",
         options=("--metrics-port",),
-        helm=Helm("beat.metricsPort", {"minimum": 1}, CONTAINER_PORT),
+        helm=container_port("beat.metricsPort"),
     ).field()
     log_level: str = SERVICE_LOG_LEVEL.field()
     reload_interval_s: float = Setting(
