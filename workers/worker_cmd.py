@@ -9,51 +9,29 @@ from collections.abc import Mapping
 
 
 def parser() -> argparse.ArgumentParser:
+    """The options mirror the settings that declare one (:mod:`workers.settings`)."""
+    from contract.fields import add_options
+    from workers.settings import SETTINGS
+
     p = argparse.ArgumentParser(
         prog="shoal worker",
         description="Run a Celery worker on named queues. Every option also reads SHOAL_<NAME>.",
     )
-    p.add_argument(
-        "--queue",
-        "-Q",
-        action="append",
-        dest="queues",
-        metavar="NAME",
-        help="queue to consume (repeat for several); SHOAL_QUEUES=a,b",
-    )
-    p.add_argument("--pool", "-P", help="prefork (CPU-bound) or gevent (I/O-bound); SHOAL_POOL")
-    p.add_argument("--concurrency", "-c", help="pool size; SHOAL_CONCURRENCY")
-    p.add_argument(
-        "--autoscale", help="Celery's in-process pool autoscaler MAX,MIN; SHOAL_AUTOSCALE"
-    )
-    p.add_argument("--imports", help="task modules, comma separated; SHOAL_IMPORTS")
-    p.add_argument("--redis-url", help="broker URL; SHOAL_REDIS_URL")
-    p.add_argument("--metrics-port", help="Prometheus port (0: off); SHOAL_METRICS_PORT")
-    p.add_argument("--health-port", help="health port (0: off); SHOAL_HEALTH_PORT")
-    p.add_argument("--worker-id", help="identity for in-flight accounting; SHOAL_WORKER_ID")
-    p.add_argument("--log-level", help="SHOAL_LOG_LEVEL")
+    add_options(p, SETTINGS)
     return p
 
 
 def overlay(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
-    """The environment with the command-line options laid over it (options win)."""
+    """The environment with the command-line options laid over it (options win), so an option
+    is read, checked and reported under its variable's name like the variable itself."""
+    from contract.fields import option_texts
+    from workers.settings import SETTINGS
+
     merged = dict(env)
-    if args.queues:
-        merged["SHOAL_QUEUES"] = ",".join(args.queues)
-    for option in (
-        "pool",
-        "concurrency",
-        "autoscale",
-        "imports",
-        "redis_url",
-        "metrics_port",
-        "health_port",
-        "worker_id",
-        "log_level",
-    ):
-        value = getattr(args, option)
-        if value is not None:
-            merged["SHOAL_" + option.upper()] = str(value)
+    for attr, text in option_texts(args, SETTINGS).items():
+        variable = SETTINGS[attr].env
+        assert variable is not None, attr  # every worker option mirrors a variable
+        merged[variable] = text
     return merged
 
 

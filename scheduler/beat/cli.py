@@ -20,9 +20,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from scheduler.beat import settings as beat_settings
 from scheduler.beat.cron import zone
 from scheduler.beat.schedules import When, next_fire
-from scheduler.beat.settings import DEFAULT_METRICS_PORT, BeatSettings
 from scheduler.beat.spec import Entry, ScheduleSet, SpecError, load_schedules
 
 if TYPE_CHECKING:
@@ -36,11 +36,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", type=Path, metavar="FILE", help="validate FILE and print")
     p.add_argument("--next", type=int, default=5, metavar="N", help="fire times per entry")
     p.add_argument("--from", dest="from_", metavar="ISO", help="--check from this instant")
-    p.add_argument("--redis-url", help="overrides SHOAL_REDIS_URL")
-    p.add_argument("--no-leader-lease", action="store_true", help="every replica tries every tick")
-    p.add_argument("--lease-s", type=float, default=10.0, help="leader lease (failover) seconds")
-    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="0 = off")
-    p.add_argument("--log-level", default=os.environ.get("SHOAL_LOG_LEVEL", "INFO"))
+    beat_settings.add_options(p)
     return p
 
 
@@ -97,25 +93,13 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
-    from contract.connection import RedisSettings
-    from contract.priority import Priorities
-    from contract.secrets import secret_from_env
-
     # One process: Prometheus' multiprocess mode (set for prefork workers) does not apply.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from scheduler.beat.metrics import BeatMetrics
     from scheduler.beat.runner import Beat
 
     try:
-        settings = BeatSettings(
-            schedules_path=args.schedules,
-            redis=RedisSettings.from_env(os.environ, url_option=args.redis_url),
-            priorities=Priorities.from_env(os.environ),
-            leader_lease=not args.no_leader_lease,
-            lease_s=args.lease_s,
-            metrics_port=args.metrics_port,
-            sentry_dsn=secret_from_env(os.environ, "SHOAL_SENTRY_DSN"),
-        )
+        settings = beat_settings.from_args(args, os.environ)
         beat = Beat(settings, settings.redis.connect(), metrics=BeatMetrics(), clock=clock)
     except (SpecError, ValueError) as exc:
         print(f"shoal beat: {exc}", file=sys.stderr)
@@ -137,8 +121,13 @@ def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
 def main(argv: list[str], *, clock: Clock | None = None) -> int:
     """``clock`` is injected by tests (a replica whose clock runs ahead); None: the real one."""
     args = parser().parse_args(argv)
+    try:
+        level = beat_settings.log_level(args, os.environ)
+    except ValueError as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

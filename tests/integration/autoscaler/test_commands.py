@@ -72,16 +72,28 @@ def test_once_decides_every_queue_and_status_shows_them(
     assert [(r["queue"], r["desired_replicas"]) for r in records] == [("emails", 3), ("reports", 0)]
 
 
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        (
+            "maxReplicas: -2",
+            "queues[1] (reports).autoscaling.maxReplicas: expected an integer from 1 to 1000, "
+            "got -2",
+        ),
+        (
+            "maxReplicas: 4, maxReplicas: 6",  # PyYAML alone keeps the last one
+            "{config}: line 11: key 'maxReplicas' appears twice in one mapping (first on line 11)",
+        ),
+    ],
+)
 def test_a_bad_config_stops_the_controller_with_the_field_named(
-    tmp_path: Path, redis_server: RedisServer, env: dict[str, str]
+    extra: str, line: str, tmp_path: Path, redis_server: RedisServer, env: dict[str, str]
 ) -> None:
     config = tmp_path / "autoscaler.yaml"
-    config.write_text(CONFIG.format(url=redis_server.url, extra="maxReplicas: -2"))
+    config.write_text(CONFIG.format(url=redis_server.url, extra=extra))
     run = shoal("autoscaler", "--config", str(config), "--actuator", "dry-run", "--once", env=env)
     assert run.returncode == 2
-    assert run.stderr.strip() == (
-        "shoal autoscaler: queues[1] (reports).autoscaling.maxReplicas: must be >= 1, got -2"
-    )
+    assert run.stderr.strip() == "shoal autoscaler: " + line.format(config=config)
 
 
 def processes_with(text: str) -> list[int]:

@@ -162,20 +162,23 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(minReplica=1),
-            "queues[1] (emails).autoscaling.minReplica: unknown field (check the spelling)",
+            "queues[1] (emails).autoscaling.minReplica: unknown field (did you mean minReplicas?)",
         ),
-        (queue(minReplicas=-1), "queues[1] (emails).autoscaling.minReplicas: must be >= 0, got -1"),
+        (
+            queue(minReplicas=-1),
+            "queues[1] (emails).autoscaling.minReplicas: expected an integer from 0 to 1000, got -1",  # noqa: E501
+        ),
         (
             queue(maxReplicas="ten"),
-            "queues[1] (emails).autoscaling.maxReplicas: expected an integer >= 1, got 'ten'",
+            "queues[1] (emails).autoscaling.maxReplicas: expected an integer from 1 to 1000, got 'ten'",  # noqa: E501
         ),
         (
             queue(maxReplicas=True),
-            "queues[1] (emails).autoscaling.maxReplicas: expected an integer >= 1, got True",
+            "queues[1] (emails).autoscaling.maxReplicas: expected an integer from 1 to 1000, got True",  # noqa: E501
         ),
         (
             queue(targetBacklogPerReplica=0),
-            "queues[1] (emails).autoscaling.targetBacklogPerReplica: must be > 0, got 0",
+            "queues[1] (emails).autoscaling.targetBacklogPerReplica: expected a number > 0, got 0",
         ),
         (
             queue(fallbackReplicas=50),
@@ -183,7 +186,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(failureThreshold=0),
-            "queues[1] (emails).autoscaling.failureThreshold: must be >= 1, got 0",
+            "queues[1] (emails).autoscaling.failureThreshold: expected an integer from 1 to 1000, got 0",  # noqa: E501
         ),
         (
             queue(scaleUp={"selectPolicy": "Biggest"}),
@@ -191,7 +194,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(scaleDown={"policies": [{"type": "Pods", "value": 1, "periodSeconds": 4000}]}),
-            "queues[1] (emails).autoscaling.scaleDown.policies[0].periodSeconds: must be <= 1800, got 4000",  # noqa: E501
+            "queues[1] (emails).autoscaling.scaleDown.policies[0].periodSeconds: expected a whole number of seconds from 1 to 1800, got 4000",  # noqa: E501
         ),
         (
             queue(scaleDown={"policies": [{"type": "Replicas", "value": 1, "periodSeconds": 10}]}),
@@ -203,7 +206,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(scaleUp={"stabilizationWindowSeconds": 7200}),
-            "queues[1] (emails).autoscaling.scaleUp.stabilizationWindowSeconds: must be <= 3600, got 7200",  # noqa: E501
+            "queues[1] (emails).autoscaling.scaleUp.stabilizationWindowSeconds: expected a whole number of seconds from 0 to 3600, got 7200",  # noqa: E501
         ),
         (
             {"queues": [{"name": "emails", "concurrency": 2, "autoscaling": {}}]},
@@ -230,12 +233,19 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
             },
             "queues[1] (a).name: duplicate queue name 'a'",
         ),
-        ({"pollIntervalSeconds": 0}, "pollIntervalSeconds: must be > 0, got 0"),
+        (
+            {"pollIntervalSeconds": 0},
+            "pollIntervalSeconds: expected a number of seconds > 0 and <= 300, got 0",
+        ),
         (
             {"leaderElection": {"leaseName": "Shoal_Lease"}},
             "leaderElection.leaseName: expected a Kubernetes name (a-z 0-9 - .), got 'Shoal_Lease'",
         ),
-        ({"pollInterval": 2}, "pollInterval: unknown field (check the spelling)"),
+        (
+            {"pollInterval": 2},
+            "pollInterval: unknown field (did you mean pollIntervalSeconds?)",
+        ),
+        ({"colour": "red"}, "colour: unknown field (check the spelling)"),
         (
             {"redis": {"url": "http://x"}},
             "redis.url: expected a Redis URL (redis://, rediss://, sentinel://, sentinels://, "
@@ -245,7 +255,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
             {"priority": {"steps": [3, 6]}},
             "priority.steps: must include 0 (the queue's own list), got [3, 6]",
         ),
-        ({"metricsPort": 70000}, "metricsPort: must be a port from 0 to 65535, got 70000"),
+        ({"metricsPort": 70000}, "metricsPort: expected a port from 0 to 65535, got 70000"),
         ({"queues": {"name": "q"}}, "queues: expected a list, got a mapping"),
     ],
 )
