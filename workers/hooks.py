@@ -19,6 +19,7 @@ from celery import Celery, bootsteps, signals
 from celery.worker import state as worker_state
 
 from contract.pools import Pool
+from contract.queues import DEFAULT_QUEUE
 from workers import health, inflight, metrics, redact, sentry_setup
 from workers.settings import WorkerSettings
 
@@ -181,7 +182,7 @@ def _task_queue(task: Any) -> str:
     return inflight.queue_of(info.get("routing_key"), _QUEUES[0])
 
 
-_QUEUES: list[tuple[str, ...]] = [("default",)]
+_QUEUES: list[tuple[str, ...]] = [(DEFAULT_QUEUE,)]
 
 
 def _on_prerun(sender: Any = None, task_id: str = "", task: Any = None, **_: Any) -> None:

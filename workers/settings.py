@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, fields
 from contract import priority as priorities
 from contract.connection import RedisSettings, check_url
 from contract.pools import Pool, default_concurrency, default_prefetch_multiplier
+from contract.queues import DEFAULT_QUEUE, is_queue_name
 from contract.queues import RULE as QUEUE_RULE
-from contract.queues import is_queue_name
 from contract.secrets import secret_from_env
 
 ENV_PREFIX = "SHOAL_"
@@ -51,7 +51,8 @@ class WorkerSettings:
     """Redis password, put into URLs that carry none. Also from SHOAL_REDIS_PASSWORD_FILE."""
     result_backend_url: str | None = None
     """Result backend; defaults to the broker URL."""
-    queues: tuple[str, ...] = ("default",)
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
+    """Queues to consume; Celery's default queue ``celery`` unless set (or the app's own)."""
     pool: Pool = Pool.PREFORK
     concurrency: int | None = None
     """Pool size; defaults to the CPU count for prefork and 200 for gevent."""

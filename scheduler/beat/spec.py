@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from contract import queues as queue_names
 from scheduler.beat.cron import CronError, parse_cron, zone
 from scheduler.beat.schedules import At, CatchUp, Cron, Every, Schedule, Solar, When, Window
 from scheduler.beat.solar import SolarEvent
@@ -36,7 +37,7 @@ ENTRY_FIELDS = frozenset(
 )  # fmt: skip
 SIGNATURE_FIELDS = frozenset({"task", "args", "kwargs", "queue", "priority", "immutable"})
 SOLAR_FIELDS = frozenset({"event", "latitude", "longitude"})
-DEFAULT_QUEUE = "default"
+DEFAULT_QUEUE = queue_names.DEFAULT_QUEUE
 DEFAULT_CHECK_EVERY_S = 10.0
 
 

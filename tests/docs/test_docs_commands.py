@@ -61,7 +61,7 @@ NOT_RUN_HERE: dict[str, str] = {
     "kubectl -n shoal exec deploy/shoal-autoscaler -- shoal status": CLUSTER,
     "kubectl -n shoal get events --field-selector involvedObject.kind=Deployment": CLUSTER,
     "kubectl -n shoal logs deploy/shoal-autoscaler -f": CLUSTER,
-    "kubectl -n shoal exec deploy/shoal-worker-default -- shoal dlq list": CLUSTER,
+    "kubectl -n shoal exec deploy/shoal-worker-celery -- shoal dlq list": CLUSTER,
     "kubectl kustomize k8s/overlays/example | kubectl apply -f -": CLUSTER,
     "helm install shoal charts/shoal -f values.yaml": CLUSTER,
     "helm install": CLUSTER,
