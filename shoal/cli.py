@@ -7,7 +7,10 @@ monkey-patch before anything else runs.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from shoal.shadowing import first_clash, loads_app
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("workers.worker_cmd:main", "run a worker on named queues (prefork or gevent)"),
@@ -39,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         print(f"shoal: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    clash = first_clash(with_cwd=loads_app(rest, os.environ))
+    if clash is not None:
+        print(clash.message(), file=sys.stderr)
         return 2
     module_name, func_name = COMMANDS[name][0].split(":")
     try:

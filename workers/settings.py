@@ -58,6 +58,8 @@ class WorkerSettings:
     """Pool size; defaults to the CPU count for prefork and 200 for gevent."""
     autoscale: tuple[int, int] | None = None
     """Celery's in-process pool autoscaler, ``MAX,MIN``."""
+    app: str | None = None
+    """The team's own Celery app, as ``celery -A`` takes it: ``proj``, ``proj.celery:app``."""
     imports: tuple[str, ...] = ()
     """Task modules of the application teams, e.g. ``billing.tasks,email.tasks``."""
     prefetch_multiplier: int | None = None
@@ -233,6 +235,7 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "pool": _parse_pool,
     "concurrency": lambda n, r: _parse_int(n, r, minimum=1),
     "autoscale": _parse_autoscale,
+    "app": lambda n, r: r.strip() or None,
     "imports": _parse_list,
     "prefetch_multiplier": lambda n, r: _parse_int(n, r, minimum=1),
     "task_soft_time_limit_s": _parse_float,
