@@ -54,8 +54,11 @@ def adopt(app: Celery, layered: Layered, *, install_hooks: bool = True) -> list[
     if bound_early:
         _rebind(app, before)
     app.shoal_settings = layered.settings  # type: ignore[attr-defined]
+    # The loader cached the module list when load_app imported the app's modules.
+    app.loader.__dict__.pop("default_modules", None)
     try:
-        app.loader.import_default_modules()  # shoal's built-in tasks and SHOAL_IMPORTS
+        for module in layered.conf["imports"]:  # shoal's built-in tasks and SHOAL_IMPORTS
+            app.loader.import_task_module(module)
     except (Exception, SystemExit) as exc:
         raise TeamAppError(f"SHOAL_IMPORTS: a module failed to import: {one_line(exc)}") from None
     compose_tasks(app)

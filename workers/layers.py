@@ -106,6 +106,7 @@ class Refused(ValueError):
 
 
 _UNSET: Any = object()
+"""The app did not set it (or its value is the one in force)."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def layer(
         entries[key] = _decide(key, value, team, explicit)
     entries.update(_broker(team, effective, explicit))
     _check_serializers(team)
-    entries["broker_transport_options"] = _transport(team, platform_options(effective))
+    entries.update(_transport(team, platform_options(effective)))
     entries["imports"] = _imports(team, effective)
     entries.update(_runtime(team, effective, explicit))
     entries.update(_time_limits(team, effective, explicit))
@@ -177,16 +178,15 @@ def layer(
     for key, value in team.items():
         entries.setdefault(key, Entry(value, Source.TEAM))
     _check_limits(entries, effective)
-    conf = {
-        k: e.value for k, e in entries.items() if k not in RUNTIME_ONLY and e.value is not _UNSET
-    }
+    conf = {k: e.value for k, e in entries.items() if k not in RUNTIME_ONLY and "." not in k}
     backend = entries["result_backend"].value
     secrets = tuple(_url_secrets(backend)) if isinstance(backend, str) else ()
     return Layered(effective, conf, entries, secrets)
 
 
 RUNTIME_ONLY = frozenset({"worker_pool", "worker_concurrency", "task_default_queue"})
-"""Reported, but decided on the worker's command line rather than in ``conf``."""
+"""Reported, but decided on the worker's command line rather than in ``conf`` (as are the
+``broker_transport_options.<key>`` entries, reported one by one, set as one mapping)."""
 
 
 def platform_options(settings: WorkerSettings) -> dict[str, Any]:
@@ -286,19 +286,26 @@ def _check_serializers(team: Mapping[str, Any]) -> None:
             )
 
 
-def _transport(team: Mapping[str, Any], ours: Mapping[str, Any]) -> Entry:
+def _transport(team: Mapping[str, Any], ours: Mapping[str, Any]) -> dict[str, Entry]:
+    """The app's transport options with the platform's keys over them: one entry for the
+    whole, one ``broker_transport_options.<key>`` entry per key the app had otherwise."""
     theirs = dict(team.get("broker_transport_options") or {})
     if "global_keyprefix" in theirs:
         raise Refused(
             f"broker_transport_options.global_keyprefix {theirs['global_keyprefix']!r} (the "
             "app's): shoal reads the queue lists by name; your publishers would write elsewhere"
         )
-    overridden = {k: theirs[k] for k in ours if k in theirs and not _same(theirs[k], ours[k])}
     merged = {**theirs, **ours}
-    why = "; ".join(f"{k}: {TRANSPORT_WHY[k]}" for k in overridden if k in TRANSPORT_WHY)
-    if overridden:
-        return Entry(merged, Source.PLATFORM, overridden, why)
-    return Entry(merged, Source.TEAM if theirs else Source.PLATFORM)
+    entries = {
+        "broker_transport_options": Entry(merged, Source.TEAM if theirs else Source.PLATFORM)
+    }
+    for key, value in ours.items():
+        if key in theirs and not _same(theirs[key], value):
+            why = TRANSPORT_WHY.get(key, "")
+            entries[f"broker_transport_options.{key}"] = Entry(
+                value, Source.PLATFORM, theirs[key], why
+            )
+    return entries
 
 
 def _imports(team: Mapping[str, Any], settings: WorkerSettings) -> Entry:

@@ -109,7 +109,7 @@ def test_transport_options_keep_the_apps_keys_and_override_the_platforms() -> No
     assert options["priority_steps"] == [0, 3, 6, 9]
     (line,) = layered.lines()
     assert line.startswith(
-        "broker_transport_options: the app sets {'visibility_timeout': 7200}; the platform runs"
+        "broker_transport_options.visibility_timeout: the app sets 7200; the platform runs 3600"
     )
     assert "kombu's restore sweep uses the smallest" in line
 

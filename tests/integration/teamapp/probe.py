@@ -1,0 +1,43 @@
+"""Test instrumentation imported with ``SHOAL_IMPORTS`` next to a team's app: what the worker
+process really runs with (the app's conf, a task's class and options)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import current_app, shared_task
+
+
+@shared_task(name="probe.conf")
+def conf(keys: list[str]) -> dict[str, Any]:
+    return {key: _plain(current_app.conf.get(key)) for key in keys}
+
+
+@shared_task(name="probe.task")
+def task(name: str) -> dict[str, Any]:
+    found = current_app.tasks[name]
+    return {
+        "mro": [f"{c.__module__}.{c.__qualname__}" for c in type(found).__mro__],
+        "request": f"{type(found).Request}",
+        "acks_late": found.acks_late,
+        "time_limit": found.time_limit,
+        "app": current_app.main,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+@shared_task(name="probe.non_retryable", bind=True, autoretry_for=(Exception,), max_retries=3)
+def non_retryable(self: Any) -> None:
+    """``NonRetryable`` ends the task at once even where ``autoretry_for`` matches it."""
+    from workers.base import NonRetryable
+
+    raise NonRetryable("the card is blocked")
