@@ -7,6 +7,7 @@ monkey-patch before anything else runs.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -28,6 +29,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+PLATFORM_MODULES = ("gevent", "kubernetes", "prometheus_client", "sentry_sdk", "yaml")
+"""What ``pip install "shoal[platform]"`` adds to the publisher kit (``pip install shoal``);
+every command needs it (looked up, not imported: gevent must patch before it is imported)."""
+
+
+def missing_platform() -> list[str]:
+    return [name for name in PLATFORM_MODULES if importlib.util.find_spec(name) is None]
+
+
 def usage() -> str:
     lines = ["usage: shoal COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
@@ -46,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     clash = first_clash(with_cwd=loads_app(rest, os.environ))
     if clash is not None:
         print(clash.message(), file=sys.stderr)
+        return 2
+    missing = missing_platform()
+    if missing:
+        print(
+            f"shoal: {name!r} needs the platform, not installed here (no {', '.join(missing)}): "
+            "pip install 'shoal[platform]' (plain `pip install shoal` is the publisher kit)",
+            file=sys.stderr,
+        )
         return 2
     module_name, func_name = COMMANDS[name][0].split(":")
     try:
