@@ -85,10 +85,9 @@ FROM_ENVIRONMENT: dict[str, str] = {
     "result_expires": "result_expires_s",
     "worker_max_memory_per_child": "max_memory_per_child_kb",
     "worker_concurrency": "concurrency",
-    "task_default_queue": "queues",
 }
 """Celery settings a ``SHOAL_*`` variable overrides when set explicitly -> its settings field.
-(``task_default_queue`` stands for the queues the app's worker would consume.)"""
+(The queues a worker consumes come from ``SHOAL_QUEUES``, else the app's default queue.)"""
 
 TEAM_KEYS = ("broker_url", "result_backend", "task_default_queue")
 """Read from the app even when it did not set them: Celery's properties (the URLs include
@@ -184,7 +183,7 @@ def layer(
     return Layered(effective, conf, entries, secrets)
 
 
-RUNTIME_ONLY = frozenset({"worker_pool", "worker_concurrency", "task_default_queue"})
+RUNTIME_ONLY = frozenset({"worker_pool", "worker_concurrency", "task_default_queue", "queues"})
 """Reported, but decided on the worker's command line rather than in ``conf`` (as are the
 ``broker_transport_options.<key>`` entries, reported one by one, set as one mapping)."""
 
@@ -332,15 +331,12 @@ def _runtime(
         entries["worker_concurrency"] = Entry(concurrency, src, theirs, env_name("concurrency"))
     elif theirs is not None:
         entries["worker_concurrency"] = Entry(concurrency, Source.TEAM)
-    queue = team.get("task_default_queue")
-    if queue is not None:
-        if "queues" in explicit and settings.queues != (queue,):
-            why = f"{env_name('queues')}: the queues this worker consumes"
-            entries["task_default_queue"] = Entry(
-                list(settings.queues), Source.ENVIRONMENT, queue, why
-            )
-        else:
-            entries["task_default_queue"] = Entry(queue, Source.TEAM)
+    # The queues this worker consumes: --queue/SHOAL_QUEUES, else the app's default queue, as
+    # `celery -A proj worker [-Q ...]` (the app's task_default_queue stays what it publishes to).
+    queues = Source.ENVIRONMENT if "queues" in explicit else Source.TEAM
+    entries["queues"] = Entry(list(settings.queues), queues)
+    if "task_default_queue" in team:
+        entries["task_default_queue"] = Entry(team["task_default_queue"], Source.TEAM)
     return entries
 
 

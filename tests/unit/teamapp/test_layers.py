@@ -183,8 +183,9 @@ def test_queues_concurrency_and_pool_come_from_the_command_line_or_the_app() -> 
     layered = run(team, {"SHOAL_QUEUES": "emails", "SHOAL_CONCURRENCY": "2"})
     assert layered.settings.queues == ("emails",) and layered.settings.concurrency == 2
     keys = [line.split(":")[0] for line in layered.lines()]
-    assert keys == ["task_default_queue", "worker_concurrency", "worker_pool"]
-    assert all(k not in layered.conf for k in ("worker_pool", "worker_concurrency"))
+    assert keys == ["worker_concurrency", "worker_pool"]  # consuming emails overrides nothing
+    assert layered.entries["queues"].source is Source.ENVIRONMENT
+    assert all(k not in layered.conf for k in ("worker_pool", "worker_concurrency", "queues"))
 
 
 def test_the_platforms_password_goes_only_into_the_brokers_own_server() -> None:
