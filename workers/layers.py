@@ -41,9 +41,9 @@ from contract.queues import is_queue_name
 from workers.app import BUILTIN_TASKS, celery_config
 from workers.settings import SettingsError, WorkerSettings, env_name, validate
 
-JSON = "JSON only: a pickle message is dead-lettered, never unpickled"
-AT_LEAST_ONCE = "at least once: acknowledged after the task ran, so a lost worker's task runs again"
-DRAIN = "drain: on SIGTERM running tasks get SHOAL_DRAIN_TIMEOUT_S to finish"
+JSON = "JSON only, a pickle message is dead-lettered and never unpickled"
+AT_LEAST_ONCE = "at least once, a task is acknowledged after it ran so a lost worker's runs again"
+DRAIN = "on SIGTERM running tasks get SHOAL_DRAIN_TIMEOUT_S to finish"
 RECONNECT = "Redis going away is retried with backoff, never a crash loop"
 
 GUARANTEES: dict[str, str] = {
@@ -53,8 +53,9 @@ GUARANTEES: dict[str, str] = {
     "result_serializer": JSON,
     "task_acks_late": AT_LEAST_ONCE,
     "task_reject_on_worker_lost": AT_LEAST_ONCE,
-    "worker_prefetch_multiplier": "per pool (prefork 1, gevent 4), SHOAL_PREFETCH_MULTIPLIER",
-    "broker_transport": "shoal's Redis transport: priority 9 is the most urgent",
+    "worker_prefetch_multiplier": "a busy process holds no task another replica could run "
+    "(prefork 1, gevent 4 per slot; SHOAL_PREFETCH_MULTIPLIER)",
+    "broker_transport": "shoal's Redis transport, priority 9 the most urgent",
     "worker_consumer": "shoal's consumer dead-letters what it cannot run",
     "worker_soft_shutdown_timeout": DRAIN,
     "worker_enable_soft_shutdown_on_idle": DRAIN,
@@ -63,13 +64,13 @@ GUARANTEES: dict[str, str] = {
     "broker_connection_retry": RECONNECT,
     "broker_connection_max_retries": RECONNECT,
     "task_create_missing_queues": "a worker consumes its queues by name",
-    "result_backend_thread_safe": "under gevent one result backend per process (celery#7960)",
+    "result_backend_thread_safe": "one result backend per process under gevent (celery#7960)",
 }
 """Celery settings the platform decides (with the reason given in the WARNING line)."""
 
 TRANSPORT_WHY: dict[str, str] = {
-    "visibility_timeout": "one value for every worker on this Redis (SHOAL_VISIBILITY_TIMEOUT_S):"
-    " kombu's restore sweep uses the smallest, and it must exceed the hard time limit",
+    "visibility_timeout": "one value for every worker on this Redis, above the hard time limit "
+    "(SHOAL_VISIBILITY_TIMEOUT_S); kombu's restore sweep uses the smallest",
     "priority_steps": "the priority lists every shoal part reads (SHOAL_PRIORITY_STEPS)",
     "sep": "the priority lists every shoal part reads (SHOAL_PRIORITY_SEP)",
     "unacked_restore_throttle": "a dead worker's tasks are restored within seconds",
@@ -138,9 +139,11 @@ class Layered:
 
 
 def line(key: str, entry: Entry) -> str:
-    by = "the platform runs" if entry.source is Source.PLATFORM else "the environment sets"
-    why = f" ({entry.why})" if entry.why else ""
-    return f"{key}: the app sets {entry.team!r}; {by} {entry.value!r}{why}"
+    """``KEY: the app sets X; the platform runs Y: WHY`` or ``...; SHOAL_VAR sets Y``."""
+    if entry.source is Source.ENVIRONMENT:
+        return f"{key}: the app sets {entry.team!r}; {entry.why} sets {entry.value!r}"
+    why = f": {entry.why}" if entry.why else ""
+    return f"{key}: the app sets {entry.team!r}; the platform runs {entry.value!r}{why}"
 
 
 def read_team(conf: Any, keys: AbstractSet[str]) -> dict[str, Any]:
@@ -263,7 +266,7 @@ def _decide(key: str, value: Any, team: Mapping[str, Any], explicit: AbstractSet
 
 
 def _from_environment(key: str, value: Any, team: Mapping[str, Any], field_name: str) -> Entry:
-    why = f"{env_name(field_name)}"
+    why = env_name(field_name)  # (a command-line option of shoal worker sets the same)
     if key in team and not _same(team[key], value):
         return Entry(value, Source.ENVIRONMENT, team[key], why)
     return Entry(value, Source.ENVIRONMENT, why=why)
@@ -322,7 +325,7 @@ def _runtime(
     pool = settings.pool.value
     theirs = team.get("worker_pool")
     if theirs is not None and str(theirs) != pool and theirs != "prefork":
-        why = "the pool is chosen before the app is imported: set SHOAL_POOL"
+        why = "the pool is chosen before the app is imported (SHOAL_POOL)"
         entries["worker_pool"] = Entry(pool, Source.PLATFORM, theirs, why)
     concurrency = settings.effective_concurrency
     src = Source.ENVIRONMENT if "concurrency" in explicit else Source.PLATFORM

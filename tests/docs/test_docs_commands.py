@@ -52,6 +52,12 @@ NOT_RUN_HERE: dict[str, str] = {
         "test_cluster_inputs.py"
     ),
     "docker build -t ghcr.io/shoal/shoal:0.1.0 .": "needs a Docker engine (none here)",
+    "docker build -t registry.example.com/orders/worker:1.4.2 .": (
+        "needs a Docker engine (none here); tests/chart/test_team_app.py lints that Dockerfile"
+    ),
+    "helm upgrade shoal charts/shoal -n shoal --reuse-values -f shoal-values.yaml": (
+        f"{CLUSTER}; tests/chart/test_team_app.py renders and validates shoal-values.yaml"
+    ),
     "kubectl create namespace shoal": CLUSTER,
     "kubectl -n shoal create secret generic shoal-redis --from-literal=password='s3cret'": CLUSTER,
     "kubectl -n shoal create secret generic shoal-redis --from-literal=password='...'": CLUSTER,

@@ -53,7 +53,8 @@ def test_shoal_config_app_shows_each_source_and_each_override_masked(django_team
         "app": 4,
         "in_force": 1,
         "by": "platform",
-        "why": "per pool (prefork 1, gevent 4), SHOAL_PREFETCH_MULTIPLIER",
+        "why": "a busy process holds no task another replica could run "
+        "(prefork 1, gevent 4 per slot; SHOAL_PREFETCH_MULTIPLIER)",
     }
     assert report["overridden"]["worker_concurrency"]["by"] == "environment"
     assert len(report["lines"]) == 4

@@ -104,8 +104,8 @@ def test_the_apps_time_zone_limits_routes_and_result_backend_are_in_force(
     assert redis.Redis.from_url(django_team.backend_url).keys("celery-task-meta-*")
     expected = [
         "broker_transport_options.visibility_timeout: the app sets 7200; the platform runs 3600",
-        "broker_url: the app sets 'redis://localhost:6379/0'; the environment sets",
-        "worker_concurrency: the app sets 4; the environment sets 2 (SHOAL_CONCURRENCY)",
+        "broker_url: the app sets 'redis://localhost:6379/0'; SHOAL_REDIS_URL sets",
+        "worker_concurrency: the app sets 4; SHOAL_CONCURRENCY sets 2",
     ]
     if pool == "prefork":  # gevent's own prefetch is the app's 4
         expected.append("worker_prefetch_multiplier: the app sets 4; the platform runs 1")

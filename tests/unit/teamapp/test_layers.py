@@ -89,7 +89,7 @@ def test_a_guarantee_overrides_the_app_with_one_line(key: str, team: Any, platfo
     entry = layered.entries[key]
     assert (entry.source, entry.team) == (Source.PLATFORM, team)
     lines = layered.lines()
-    assert lines == [f"{key}: the app sets {team!r}; the platform runs {platform!r} ({entry.why})"]
+    assert lines == [f"{key}: the app sets {team!r}; the platform runs {platform!r}: {entry.why}"]
 
 
 def test_a_guarantee_the_app_agrees_with_says_nothing() -> None:
@@ -132,8 +132,7 @@ def test_the_environment_overrides_the_apps_broker_with_a_line() -> None:
     assert layered.conf["broker_url"] == BROKER
     assert layered.settings.redis_url == BROKER
     assert layered.lines() == [
-        f"broker_url: the app sets 'redis://localhost:6379/0'; the environment sets "
-        f"'{BROKER}' (SHOAL_REDIS_URL)"
+        f"broker_url: the app sets 'redis://localhost:6379/0'; SHOAL_REDIS_URL sets '{BROKER}'"
     ]
 
 
