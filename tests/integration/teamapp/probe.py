@@ -41,3 +41,25 @@ def non_retryable(self: Any) -> None:
     from workers.base import NonRetryable
 
     raise NonRetryable("the card is blocked")
+
+
+@shared_task(name="probe.db_wait")
+def db_wait() -> str | None:
+    """psycopg2's wait callback in this worker process (psycogreen's under gevent)."""
+    import psycopg2.extensions
+
+    callback = psycopg2.extensions.get_wait_callback()
+    return None if callback is None else f"{callback.__module__}.{callback.__qualname__}"
+
+
+@shared_task(name="probe.db_sleep")
+def db_sleep(seconds: float) -> list[float]:
+    """A query that waits on the database server: when it started and ended (epoch seconds)."""
+    import time
+
+    from django.db import connection
+
+    started = time.time()
+    with connection.cursor() as cursor:
+        cursor.execute("select pg_sleep(%s)", [seconds])
+    return [started, time.time()]
