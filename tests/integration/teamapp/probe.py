@@ -63,3 +63,15 @@ def db_sleep(seconds: float) -> list[float]:
     with connection.cursor() as cursor:
         cursor.execute("select pg_sleep(%s)", [seconds])
     return [started, time.time()]
+
+
+@shared_task(name="probe.db_fresh")
+def db_fresh() -> dict[str, Any]:
+    """Whether this task started without an open database connection (Celery's Django fix-up
+    closes it around each task), and which fix-ups the app carries."""
+    from django.db import connection
+
+    return {
+        "closed_at_start": connection.connection is None,
+        "fixups": sorted(type(f).__name__ for f in current_app._fixups),
+    }

@@ -127,3 +127,15 @@ def test_chains_and_groups(
     assert flow.apply_async().get(timeout=60) == 3
     fan: Any = group(client.signature(touch, args=[f"g{i}"]) for i in range(5))
     assert fan.apply_async().get(timeout=60) == [1, 1, 1, 1, 1]
+
+
+def test_celerys_django_fixup_handles_the_database_connections(
+    django_team: Team, client: Celery, procs: ProcessTracker
+) -> None:
+    """As under ``celery worker``: each task starts without the connection the one before it
+    opened in the same prefork child (none is kept, none is shared across a fork)."""
+    django_team.worker(procs, "--app", "proj", "--concurrency", "1")
+    for reference in ("a", "b", "c"):
+        assert client.send_task("orders.tasks.touch", args=[reference]).get(timeout=90) == 1
+        fresh = client.send_task("probe.db_fresh").get(timeout=60)
+        assert fresh == {"closed_at_start": True, "fixups": ["DjangoFixup"]}
