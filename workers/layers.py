@@ -2,14 +2,15 @@
 
 One precedence, highest first:
 
-1. **Platform guarantees** (:data:`GUARANTEES`): what every shoal worker promises whatever the app
-   says: JSON only, acks late with reject on worker lost, the priority transport and its options,
-   prefetch per pool, drain on SIGTERM, reconnecting forever. Their values come from the
-   ``SHOAL_*`` settings (or their defaults). Where the app sets another value it is overridden,
-   with one WARNING line naming the setting, the app's value and the platform's.
+1. **Platform guarantees** (:mod:`workers.guarantees`): what every shoal worker promises
+   whatever the app says: JSON only, acks late with reject on worker lost, the priority
+   transport and its options, prefetch per pool, drain on SIGTERM, reconnecting forever. Their
+   values come from the ``SHOAL_*`` settings (or their defaults). Where the app sets another
+   value it is overridden, with one WARNING line naming the setting, the app's value and the
+   platform's.
 2. **``SHOAL_*`` variables set explicitly** (by the chart or an operator) for the settings in
-   :data:`FROM_ENVIRONMENT`: broker URL, result backend, queues, concurrency, time limits,
-   result expiry, memory per child. They override the app's value, again with a line.
+   ``FROM_ENVIRONMENT``: broker URL, result backend, queues, concurrency, time limits, result
+   expiry, memory per child. They override the app's value, again with a line.
 3. **The team's app** for everything else: time zone, routes, result backend and its options,
    time limits, annotations, default queue, task class, signals, beat schedule...
 4. **Platform defaults** (the rest of :func:`workers.app.celery_config`) fill only what the app
@@ -39,56 +40,8 @@ from contract.connection import check_url, ssl_options, with_password
 from contract.queues import RULE as QUEUE_RULE
 from contract.queues import is_queue_name
 from workers.app import BUILTIN_TASKS, celery_config
+from workers.guarantees import FROM_ENVIRONMENT, GUARANTEES, TRANSPORT_WHY
 from workers.settings import SettingsError, WorkerSettings, env_name, validate
-
-JSON = "JSON only, a pickle message is dead-lettered and never unpickled"
-AT_LEAST_ONCE = "at least once, a task is acknowledged after it ran so a lost worker's runs again"
-DRAIN = "on SIGTERM running tasks get SHOAL_DRAIN_TIMEOUT_S to finish"
-RECONNECT = "Redis going away is retried with backoff, never a crash loop"
-
-GUARANTEES: dict[str, str] = {
-    "accept_content": JSON,
-    "result_accept_content": JSON,
-    "task_serializer": JSON,
-    "result_serializer": JSON,
-    "task_acks_late": AT_LEAST_ONCE,
-    "task_reject_on_worker_lost": AT_LEAST_ONCE,
-    "worker_prefetch_multiplier": "a busy process holds no task another replica could run "
-    "(prefork 1, gevent 4 per slot; SHOAL_PREFETCH_MULTIPLIER)",
-    "broker_transport": "shoal's Redis transport, priority 9 the most urgent",
-    "worker_consumer": "shoal's consumer dead-letters what it cannot run",
-    "worker_soft_shutdown_timeout": DRAIN,
-    "worker_enable_soft_shutdown_on_idle": DRAIN,
-    "worker_cancel_long_running_tasks_on_connection_loss": DRAIN,
-    "broker_connection_retry_on_startup": RECONNECT,
-    "broker_connection_retry": RECONNECT,
-    "broker_connection_max_retries": RECONNECT,
-    "task_create_missing_queues": "a worker consumes its queues by name",
-    "result_backend_thread_safe": "one result backend per process under gevent (celery#7960)",
-}
-"""Celery settings the platform decides (with the reason given in the WARNING line)."""
-
-TRANSPORT_WHY: dict[str, str] = {
-    "visibility_timeout": "one value for every worker on this Redis, above the hard time limit "
-    "(SHOAL_VISIBILITY_TIMEOUT_S); kombu's restore sweep uses the smallest",
-    "priority_steps": "the priority lists every shoal part reads (SHOAL_PRIORITY_STEPS)",
-    "sep": "the priority lists every shoal part reads (SHOAL_PRIORITY_SEP)",
-    "unacked_restore_throttle": "a dead worker's tasks are restored within seconds",
-    "max_connections": "under gevent every greenlet acks on its own connection (celery#1350)",
-}
-"""``broker_transport_options`` keys the platform decides; the app's other keys are kept."""
-
-FROM_ENVIRONMENT: dict[str, str] = {
-    "broker_url": "redis_url",
-    "result_backend": "result_backend_url",
-    "task_time_limit": "task_time_limit_s",
-    "task_soft_time_limit": "task_soft_time_limit_s",
-    "result_expires": "result_expires_s",
-    "worker_max_memory_per_child": "max_memory_per_child_kb",
-    "worker_concurrency": "concurrency",
-}
-"""Celery settings a ``SHOAL_*`` variable overrides when set explicitly -> its settings field.
-(The queues a worker consumes come from ``SHOAL_QUEUES``, else the app's default queue.)"""
 
 TEAM_KEYS = ("broker_url", "result_backend", "task_default_queue")
 """Read from the app even when it did not set them: Celery's properties (the URLs include
@@ -164,14 +117,15 @@ def layer(
     fields set explicitly) by the precedence above; :class:`Refused` for what cannot run."""
     effective = _effective_settings(team, settings, explicit)
     platform = celery_config(effective)
+    transport = platform.pop("broker_transport_options")
     entries: dict[str, Entry] = {}
-    for key in ("task_default_queue", "task_cls", "imports", "broker_transport_options"):
+    for key in ("task_default_queue", "task_cls", "imports"):  # the app's, merged or composed
         platform.pop(key, None)
     for key, value in platform.items():
         entries[key] = _decide(key, value, team, explicit)
     entries.update(_broker(team, effective, explicit))
     _check_serializers(team)
-    entries.update(_transport(team, platform_options(effective)))
+    entries.update(_transport(team, transport))
     entries["imports"] = _imports(team, effective)
     entries.update(_runtime(team, effective, explicit))
     entries.update(_time_limits(team, effective, explicit))
@@ -189,11 +143,6 @@ def layer(
 RUNTIME_ONLY = frozenset({"worker_pool", "worker_concurrency", "task_default_queue", "queues"})
 """Reported, but decided on the worker's command line rather than in ``conf`` (as are the
 ``broker_transport_options.<key>`` entries, reported one by one, set as one mapping)."""
-
-
-def platform_options(settings: WorkerSettings) -> dict[str, Any]:
-    options: dict[str, Any] = celery_config(settings)["broker_transport_options"]
-    return options
 
 
 def _effective_settings(

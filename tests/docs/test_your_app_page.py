@@ -31,3 +31,11 @@ def test_every_start_up_error_shown_is_a_line_a_worker_prints() -> None:
 
 def test_publishing_links_to_the_page() -> None:
     assert "(your-app.md)" in (ROOT / "docs" / "publishing.md").read_text()
+
+
+def test_every_setting_the_platform_decides_is_named_on_the_page() -> None:
+    from workers.guarantees import FROM_ENVIRONMENT, GUARANTEES, TRANSPORT_WHY
+
+    text = PAGE.read_text()
+    named = [*GUARANTEES, *TRANSPORT_WHY, *FROM_ENVIRONMENT, "worker_pool", "broker_read_url"]
+    assert [key for key in named if f"`{key}`" not in text] == []

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.layers import GUARANTEES, Layered, Refused, Source, explicit_fields, layer
+from workers.guarantees import GUARANTEES
+from workers.layers import Layered, Refused, Source, explicit_fields, layer
 from workers.settings import from_env
 
 BROKER = "redis://redis.shoal:6379/0"
