@@ -39,6 +39,7 @@ NOT_RUN_HERE: dict[str, str] = {
     "python -m bench.worker_throughput": BENCH,
     "python -m bench.worker_throughput --variants shoal,plain --rounds 5": BENCH,
     "python -m bench.gevent_io": BENCH,
+    "python -m bench.app_throughput": BENCH,
     "python -m bench.autoscaler_bench": BENCH,
     "python -m bench.simulate_bench": BENCH,
     "python -m tests.chart.render_k8s": (
