@@ -17,6 +17,9 @@ from contract.kinds import Text
 MAX_LENGTH = 63
 PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
 RULE = "1-63 letters, digits, _ . -, starting and ending with a letter or digit"
+DEFAULT_QUEUE = "celery"
+"""The queue of a task that names none: Celery's own ``task_default_queue``, so a stock
+``.delay()``, a worker started without ``--queue`` and a schedule entry without ``queue:`` meet."""
 _NAME = re.compile(PATTERN)
 
 

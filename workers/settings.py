@@ -17,7 +17,16 @@ from typing import Any
 
 from contract import priority as priorities
 from contract.connection import PASSWORD, URL, RedisSettings
-from contract.fields import ConfigError, Invalid, Kind, Setting, declared, env_names, read_env
+from contract.fields import (
+    ConfigError,
+    Helm,
+    Invalid,
+    Kind,
+    Setting,
+    declared,
+    env_names,
+    read_env,
+)
 from contract.kinds import Integer, ListOf, Number, Text, container_port, port
 from contract.pools import (
     CONCURRENCY,
@@ -27,8 +36,9 @@ from contract.pools import (
     default_concurrency,
     default_prefetch_multiplier,
 )
-from contract.queues import QueueName
+from contract.queues import DEFAULT_QUEUE, QueueName
 from contract.reporting import SENTRY_DSN, log_level_kind
+from contract.teamapp import APP_PATTERN
 
 ENV_PREFIX = "SHOAL_"
 RATE = re.compile(r"^(?P<n>\d+(\.\d+)?)/(?P<unit>s|m|h)$")
@@ -141,8 +151,9 @@ class WorkerSettings:
     queues: tuple[str, ...] = _env(
         "queues",
         ListOf(QueueName(), what="queue names", min_items=1),
-        ("default",),
-        "Queues to consume (repeat the option for several).",
+        (DEFAULT_QUEUE,),
+        "Queues to consume (repeat the option for several); Celery's own default queue unless "
+        "set (or, with --app, the app's task_default_queue).",
         options=("--queue", "-Q"),
     )
     pool: Pool = POOL.field()
@@ -151,6 +162,18 @@ class WorkerSettings:
         "autoscale", Autoscale(), None, "Celery's in-process pool autoscaler, MAX,MIN.",
         options=("--autoscale",),
     )  # fmt: skip
+    app: str | None = _env(
+        "app",
+        Text(pattern=APP_PATTERN, rule="a module path, optionally with :attribute"),
+        None,
+        "The team's own Celery app, as celery -A takes it: proj, proj.celery, proj.celery:app.",
+        options=("--app", "-A"),
+        helm=Helm(
+            "queueDefaults.app",
+            {"default": "", "type": "string", "pattern": "^$|" + APP_PATTERN},
+            "the chart writes no app as an empty string, and sets SHOAL_APP only when given",
+        ),
+    )
     imports: tuple[str, ...] = _env(
         "imports",
         ListOf(Text(pattern=MODULE, rule="a module name"), what="module names"),

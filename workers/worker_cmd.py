@@ -6,6 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workers.layers import Layered
+    from workers.settings import WorkerSettings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,9 +49,10 @@ def main(argv: list[str]) -> int:
     env = overlay(args, os.environ)
     if env.get("SHOAL_POOL", "").strip().lower() == "gevent":
         # Before anything imports socket, ssl, threading or redis.
-        from gevent import monkey
+        from workers.green import patch
 
-        monkey.patch_all()
+        for note in patch():
+            print(f"shoal worker: warning: {note}", file=sys.stderr)
 
     from workers.settings import SettingsError, from_env, unknown_variables
 
@@ -58,9 +64,49 @@ def main(argv: list[str]) -> int:
     for name in unknown_variables(env):
         print(f"shoal worker: warning: unknown setting {name} ignored", file=sys.stderr)
 
+    if settings.app:
+        return run_team_app(settings, env, prog="shoal worker")
     from workers.run import run_worker
 
     return run_worker(settings)
+
+
+def run_team_app(settings: WorkerSettings, env: Mapping[str, str], *, prog: str) -> int:
+    """Load the team's app, lay the platform over it, say every override, run it."""
+    from workers.run import run_worker
+
+    loaded = load_team_app(settings, env, prog=prog)
+    if loaded is None:
+        return 2
+    app, layered, lines = loaded
+    for line in lines:
+        print(f"{prog}: WARNING: {line}", file=sys.stderr)
+    return run_worker(layered.settings, app=app)
+
+
+def load_team_app(
+    settings: WorkerSettings, env: Mapping[str, str], *, prog: str, install_hooks: bool = True
+) -> tuple[Any, Layered, list[str]] | None:
+    """The team's app with the platform layer on it, and the lines about what was overridden;
+    None after printing the one line that says why it cannot run."""
+    from contract.teamapp import TeamAppError, load_app
+    from workers.adopt import adopt, prepare
+    from workers.layers import Refused
+    from workers.redact import mask_text
+
+    assert settings.app
+    try:
+        app = load_app(settings.app, env=env)
+        layered = prepare(app, settings, env)
+        task_lines = adopt(app, layered, install_hooks=install_hooks)
+    except TeamAppError as exc:
+        print(f"{prog}: {mask_text(str(exc))}", file=sys.stderr)
+        return None
+    except Refused as exc:
+        print(f"{prog}: cannot run --app {settings.app}: {mask_text(str(exc))}", file=sys.stderr)
+        return None
+    lines = [mask_text(line, layered.secrets) for line in (*layered.lines(), *task_lines)]
+    return app, layered, lines
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from contract.fields import (
 )
 from contract.kinds import AnyList, AnyMapping, Boolean, Choice, Integer, Number, Text
 from contract.priority import HIGHEST
-from contract.queues import QueueName
+from contract.queues import DEFAULT_QUEUE, QueueName
 from contract.yamlfile import YamlError, load_strict
 from scheduler.beat.cron import CronError, parse_cron, zone
 from scheduler.beat.schedules import At, CatchUp, Cron, Every, Schedule, Solar, When, Window
@@ -48,7 +48,6 @@ DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 KINDS = ("every", "cron", "at", "solar", "when")
 TARGETS = ("task", "chain", "group")
-DEFAULT_QUEUE = "default"
 DEFAULT_CHECK_EVERY_S = 10.0
 
 

@@ -41,7 +41,7 @@ KNOWN = {
 }
 DOCS = {
     "charts/shoal/README.md (my-values.yaml)": ("charts/shoal/README.md", "name: reports"),
-    "docs/install.md (values-prod.yaml)": ("docs/install.md", "name: default"),
+    "docs/install.md (values-prod.yaml)": ("docs/install.md", "name: celery"),
 }
 """Values files the docs tell users to write, by the doc and a line of the block."""
 SKIP_DIRS = {".venv", ".tools", ".git", "node_modules", "bad"}

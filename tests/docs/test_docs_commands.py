@@ -39,6 +39,7 @@ NOT_RUN_HERE: dict[str, str] = {
     "python -m bench.worker_throughput": BENCH,
     "python -m bench.worker_throughput --variants shoal,plain --rounds 5": BENCH,
     "python -m bench.gevent_io": BENCH,
+    "python -m bench.app_throughput": BENCH,
     "python -m bench.autoscaler_bench": BENCH,
     "python -m bench.simulate_bench": BENCH,
     "python -m tests.chart.render_k8s": (
@@ -52,6 +53,12 @@ NOT_RUN_HERE: dict[str, str] = {
         "test_cluster_inputs.py"
     ),
     "docker build -t ghcr.io/shoal/shoal:0.1.0 .": "needs a Docker engine (none here)",
+    "docker build -t registry.example.com/orders/worker:1.4.2 .": (
+        "needs a Docker engine (none here); tests/chart/test_team_app.py lints that Dockerfile"
+    ),
+    "helm upgrade shoal charts/shoal -n shoal --reuse-values -f shoal-values.yaml": (
+        f"{CLUSTER}; tests/chart/test_team_app.py renders and validates shoal-values.yaml"
+    ),
     "kubectl create namespace shoal": CLUSTER,
     "kubectl -n shoal create secret generic shoal-redis --from-literal=password='s3cret'": CLUSTER,
     "kubectl -n shoal create secret generic shoal-redis --from-literal=password='...'": CLUSTER,
@@ -61,7 +68,7 @@ NOT_RUN_HERE: dict[str, str] = {
     "kubectl -n shoal exec deploy/shoal-autoscaler -- shoal status": CLUSTER,
     "kubectl -n shoal get events --field-selector involvedObject.kind=Deployment": CLUSTER,
     "kubectl -n shoal logs deploy/shoal-autoscaler -f": CLUSTER,
-    "kubectl -n shoal exec deploy/shoal-worker-default -- shoal dlq list": CLUSTER,
+    "kubectl -n shoal exec deploy/shoal-worker-celery -- shoal dlq list": CLUSTER,
     "kubectl kustomize k8s/overlays/example | kubectl apply -f -": CLUSTER,
     "helm install shoal charts/shoal -f values.yaml": CLUSTER,
     "helm install": CLUSTER,

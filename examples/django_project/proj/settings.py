@@ -75,6 +75,11 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://localho
 CELERY_TIMEZONE = "Europe/Berlin"
 CELERY_TASK_TIME_LIMIT = 1800
 CELERY_TASK_ROUTES = {"orders.tasks.send_daily_email": {"queue": "emails"}}
+CELERY_RESULT_EXPIRES = 6 * 3600
+# Tuned on the team's own servers before the move to a platform.
+CELERY_WORKER_CONCURRENCY = 4
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
 CELERY_BEAT_SCHEDULE = {
     "daily-email": {
         "task": "orders.tasks.send_daily_email",

@@ -36,18 +36,18 @@ def test_check_prints_next_fire_times_across_a_dst_change(
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert out == [
-        "daily-email: cron task emails.send_digest on default",
+        "daily-email: cron task emails.send_digest on celery",
         "  2026-03-29T03:00:00+02:00",  # 02:30 does not exist that night: first instant after
         "  2026-03-30T02:30:00+02:00",
         "  2026-03-31T02:30:00+02:00",
-        "pulse: every task shoal.noop on default",
+        "pulse: every task shoal.noop on celery",
         "  2026-03-28T12:01:30+00:00",
         "  2026-03-28T12:03:00+00:00",
         "  2026-03-28T12:04:30+00:00",
-        "once: at task shoal.noop on default",
+        "once: at task shoal.noop on celery",
         "  2026-03-29T12:00:00+02:00",
         "  (no further fire times)",
-        "flag: when task shoal.noop on default",
+        "flag: when task shoal.noop on celery",
         "  condition os.path:exists checked every 10s; fires on false -> true",
         "ok: 4 entries",
     ]

@@ -124,7 +124,7 @@ def test_the_charts_own_values_file_loads() -> None:
         pytest.fail(f"{CHART_VALUES} is missing")
     values = load_values(CHART_VALUES)
     assert values.poll_interval_s == 2.0
-    assert [p.name for p in values.policies] == ["default"]
+    assert [p.name for p in values.policies] == ["celery"]
 
 
 def test_a_bad_autoscaling_field_is_named() -> None:
