@@ -51,7 +51,7 @@ def day_slice(seed: int) -> tuple[Trace, list[dict[str, object]]]:
             "cooldownSeconds": (0, 30, 120)[seed % 3],
             "podStartupSeconds": (4, 10, 30)[seed % 3],
             **behaviour,
-        },  # fmt: skip
+        },
     ]
     names = ("steady", "spiky", "bursty", "latency", "eta")
     entries = [
