@@ -91,15 +91,18 @@ def _num(value: object) -> str:
     return "?" if value is None else str(value)
 
 
+def by_priority(waiting: Iterable[tuple[int, int]]) -> str:
+    """``9:2,0:5`` from (step, tasks) pairs: the non-empty steps, most urgent first."""
+    return ",".join(f"{s}:{n}" for s, n in sorted(waiting, reverse=True) if n) or "-"
+
+
 def _by_priority(waiting: object) -> str:
-    """``9:2,0:5``: the non-empty priority steps, most urgent first."""
     if not isinstance(waiting, Mapping):
         return "-"
     try:
-        steps = sorted(((int(s), n) for s, n in waiting.items() if n), reverse=True)
+        return by_priority((int(s), int(n)) for s, n in waiting.items())
     except (TypeError, ValueError):
         return "?"
-    return ",".join(f"{s}:{n}" for s, n in steps) or "-"
 
 
 def _due(at: object, now: float | None) -> str:
