@@ -110,6 +110,7 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
     from scheduler.autoscaler.metrics import ControllerMetrics
     from scheduler.autoscaler.redis_source import RedisSource
     from scheduler.autoscaler.reload import ConfigWatcher
+    from scheduler.autoscaler.upkeep import Upkeep
 
     try:
         given = read_env(OPTIONS, os.environ, options=option_texts(args, OPTIONS))
@@ -144,6 +145,8 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
         liveness=liveness,
         watcher=ConfigWatcher(args.config, config),
         is_leader=is_leader,
+        # A dry run changes nothing: no delayed task promoted, no dead worker's task given back.
+        upkeep=None if args.actuator == "dry-run" else Upkeep(client),
     )
     try:
         if args.once:

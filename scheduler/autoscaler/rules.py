@@ -22,6 +22,7 @@ MAX_REPLICAS = 1000
 MAX_WINDOW_S = 3600  # the HPA's limit for stabilizationWindowSeconds
 MAX_PERIOD_S = 1800  # the HPA's limit for a policy's periodSeconds
 DAY_S = 86_400
+MAX_STARTUP_S = 3600
 T = TypeVar("T")
 
 
@@ -145,6 +146,13 @@ class QueuePolicy:
         Number(0, DAY_S, whole=True, unit="s"),
         300.0,
         "Idle time before going to zero.",
+    ).field()
+    pod_startup_s: float = _autoscaling(
+        "podStartupSeconds",
+        Number(0, MAX_STARTUP_S, unit="s"),
+        10.0,
+        "From a scale-up to a new replica taking tasks: a queue at zero with delayed tasks "
+        "is woken this long, plus the poll interval, before the first is due.",
     ).field()
     fallback_replicas: int | None = _autoscaling(
         "fallbackReplicas",

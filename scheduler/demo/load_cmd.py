@@ -10,7 +10,9 @@ Service times are the trace's mean (``--service deterministic``, the default) or
 exponential with that mean (``--service exponential``, seeded by ``--seed``). The client is a
 stock Celery app set up by the publisher kit (:func:`workers.kit.configure`): JSON, priorities
 (``--priority``, 9 the most urgent) and a ``published_at`` header on every message, so the
-autoscaler sees the oldest task's age. The broker is ``--redis-url``, else ``SHOAL_REDIS_URL``.
+autoscaler sees the oldest task's age. A trace's ``delay_s`` is published as Celery's
+``countdown`` (divided by ``--speed`` like the times). The broker is ``--redis-url``, else
+``SHOAL_REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Batch:
     queue: str
     count: int
     service_s: float
+    delay_s: float = 0.0
+    """Published with this countdown (0: none)."""
 
 
 def trace_batches(
@@ -59,7 +63,9 @@ def trace_batches(
         rows = parse_rows(lines, source=source)
     except TraceError as exc:
         raise LoadError(str(exc)) from None
-    batches = [Batch(r.time_s / speed, r.queue, r.tasks, r.mean_service_s) for r in rows]
+    batches = [
+        Batch(r.time_s / speed, r.queue, r.tasks, r.mean_service_s, r.delay_s / speed) for r in rows
+    ]
     return sorted(batches, key=lambda b: b.at_s)
 
 
@@ -137,6 +143,7 @@ class Publisher:
                     queue=batch.queue,
                     producer=producer,
                     priority=self.priority,
+                    countdown=batch.delay_s or None,
                 )
         self.published[batch.queue] += batch.count
 
@@ -165,7 +172,7 @@ def run(
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shoal load", description="Publish built-in tasks to queues.")
     mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--trace", type=Path, help="CSV time_s,queue,tasks,mean_service_s")
+    mode.add_argument("--trace", type=Path, help="CSV time_s,queue,tasks,mean_service_s[,delay_s]")
     mode.add_argument("--rate", type=float, help="tasks per second to --queue")
     mode.add_argument("--burst", type=int, help="tasks published at once to --queue")
     p.add_argument("--queue", help="queue for --rate and --burst")

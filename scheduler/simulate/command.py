@@ -37,12 +37,12 @@ class UsageError(ValueError):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="shoal simulate",
-        description="Replay a trace (CSV time_s,queue,tasks,mean_service_s) against a values "
-        "file with the autoscaler's own policy or a baseline.",
+        description="Replay a trace (CSV time_s,queue,tasks,mean_service_s[,delay_s]) against a "
+        "values file with the autoscaler's own policy or a baseline.",
     )
     p.add_argument("--values", required=True, type=Path, help="Helm values or autoscaler config")
     p.add_argument(
-        "--trace", required=True, type=Path, help="CSV time_s,queue,tasks,mean_service_s"
+        "--trace", required=True, type=Path, help="CSV time_s,queue,tasks,mean_service_s[,delay_s]"
     )
     p.add_argument(
         "--policy",

@@ -60,6 +60,10 @@ class View:
     """Cumulative tasks completed (the workers' ``completed`` counter)."""
     replicas: IntArray
     """The Deployments' replicas (ready + starting)."""
+    delayed: IntArray
+    """Tasks in the queue's delayed set (published with a delay, not due yet)."""
+    next_due_s: FloatArray
+    """When the first of them is due (simulated seconds, like ``now_s``; inf when none)."""
 
 
 class Controller(Protocol):

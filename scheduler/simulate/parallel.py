@@ -57,6 +57,8 @@ def columns_of(trace: Trace, columns: Sequence[int]) -> Trace:
         arrivals=trace.arrivals[:, index],
         service_s=trace.service_s[:, index],
         last_arrival_s=trace.last_arrival_s,
+        delayed=None if trace.delayed is None else trace.delayed[:, index],
+        next_due_s=None if trace.next_due_s is None else trace.next_due_s[:, index],
     )
 
 

@@ -64,9 +64,11 @@ def test_once_decides_every_queue_and_status_shows_them(
     table = shoal("status", "--redis-url", redis_server.url, env=env)
     assert table.returncode == 0, table.stderr
     rows = [line.split() for line in table.stdout.splitlines()]
-    assert rows[0][:3] == ["QUEUE", "BACKLOG", "IN"]
-    assert rows[1][:6] == ["emails", "250", "0", "0s", "0", "3"] and rows[1][6] == "backlog"
-    assert rows[2][:6] == ["reports", "0", "0", "-", "0", "0"] and rows[2][6] == "idle"
+    assert rows[0][:4] == ["QUEUE", "BACKLOG", "BY", "PRIORITY"]
+    # backlog, by priority, in flight, held, dead, delayed, next due, oldest, current, desired
+    assert rows[1][:12] == ["emails", "250", "0:250", "0", "0", "0", "0", "-", "0s", "0", "3",
+                            "backlog"]  # fmt: skip
+    assert rows[2][:12] == ["reports", "0", "-", "0", "0", "0", "0", "-", "-", "0", "0", "idle"]
     as_json = shoal("status", "--json", "--config", str(config), env=env)
     records = json.loads(as_json.stdout)
     assert [(r["queue"], r["desired_replicas"]) for r in records] == [("emails", 3), ("reports", 0)]

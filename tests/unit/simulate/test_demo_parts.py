@@ -52,7 +52,8 @@ def test_the_demo_schedules_and_trace_load() -> None:
 
 
 def look(queue: str, *, completed: int, desired: int | None, workers: int = 1) -> QueueLook:
-    return QueueLook(queue, 5, 2, 1.5, completed, workers, desired, "backlog", "waiting 5 -> 2")
+    return QueueLook(queue, 5, 2, 1.5, completed, workers, desired, "backlog", "waiting 5 -> 2",
+                     ((0, 4), (3, 0), (6, 0), (9, 1)), 3, 1, 7, 42.0)  # fmt: skip
 
 
 def test_history_keeps_decisions_and_throughput() -> None:
@@ -65,12 +66,14 @@ def test_history_keeps_decisions_and_throughput() -> None:
     assert history.rate_per_s("q", window_s=2.0) == 15.0
     text = render.frame(history, header="demo", pools={"q": "gevent"})
     row = next(line for line in text.splitlines() if line.startswith("q "))
-    assert row.split() == ["q", "gevent", "5", "2s", "2", "3/1", "40", "13.3/s"]
+    # backlog, by priority, oldest, in flight, held, dead, delayed, next due, replicas ...
+    assert row.split() == ["q", "gevent", "5", "9:1,0:4", "2s", "2", "3", "1", "7", "42s", "3/1",
+                           "40", "13.3/s"]  # fmt: skip
     assert "2 -> 3   backlog: waiting 5 -> 2" in text
     lines = render.plain_lines(history, 3.0)
     assert lines == [
-        "t=3s queue=q backlog=5 oldest=2s in_flight=2 replicas=3/1 completed=40 rate=13.3/s "
-        "reason=backlog"
+        "t=3s queue=q backlog=5 oldest=2s in_flight=2 held=3 dead=1 delayed=7 next_due=42s "
+        "replicas=3/1 completed=40 rate=13.3/s reason=backlog"
     ]
     summary = render.summarize(history)[0]
     assert (summary.completed, summary.peak_desired, summary.decisions) == (40, 3, 2)

@@ -36,6 +36,14 @@ def test_a_trace_is_sorted_and_sped_up() -> None:
     ]
 
 
+def test_a_traces_delays_become_countdowns_sped_up_like_the_times() -> None:
+    lines = ["time_s,queue,tasks,mean_service_s,delay_s", "4,a,3,0.2,90", "6,a,1,0.2,0"]
+    assert trace_batches(lines, speed=2.0) == [
+        Batch(2.0, "a", 3, 0.2, 45.0),
+        Batch(3.0, "a", 1, 0.2, 0.0),
+    ]
+
+
 BAD_LINES = [
     "1,q,-1,1",
     "1,q,1,0",

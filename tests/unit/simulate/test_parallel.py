@@ -30,16 +30,18 @@ QUEUES = ["io-a", "cpu-b", "burst-c", "idle-d", "io-e"]
 
 
 def fleet() -> Trace:
-    """Five queues, 10 minutes: steady I/O, CPU spikes, one burst, one idle, a late start."""
-    lines = ["time_s,queue,tasks,mean_service_s"]
+    """Five queues, 10 minutes: steady I/O, CPU spikes, one burst, one idle, a late start;
+    some countdown tasks on two of them (their delayed sets split with their columns)."""
+    lines = ["time_s,queue,tasks,mean_service_s,delay_s"]
     rng = np.random.default_rng(5)
     for t in range(600):
-        lines.append(f"{t},io-a,{rng.poisson(6)},0.4")
+        lines.append(f"{t},io-a,{rng.poisson(6)},0.4,0")
         if t % 120 < 20:
-            lines.append(f"{t},cpu-b,{rng.poisson(3)},3.0")
+            lines.append(f"{t},cpu-b,{rng.poisson(3)},3.0,0")
         if t >= 300:
-            lines.append(f"{t},io-e,{rng.poisson(2)},0.8")
-    lines.append("40,burst-c,900,0.5")
+            lines.append(f"{t},io-e,{rng.poisson(2)},0.8,0")
+    lines.append("40,burst-c,900,0.5,0")
+    lines += ["10,cpu-b,4,3.0,200", "100,cpu-b,2,3.0,150", "120,io-e,1,0.8,700"]
     return bin_rows(parse_rows(lines), tail_s=SETTINGS.tail_s, queues=QUEUES)
 
 
