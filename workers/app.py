@@ -13,6 +13,14 @@ from workers.transport import transport_for
 
 BUILTIN_TASKS = "workers.tasks"
 PLATFORM_TASK = "workers.base:PlatformTask"
+RESULT_RETRY_POLICY = {
+    "max_retries": None,
+    "timeout": None,
+    "interval_start": 0.1,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
+"""The Redis result backend's retries on connection errors: forever, at most 2 s apart."""
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -33,7 +41,11 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "broker_connection_retry": True,
         "broker_connection_max_retries": None,
         "result_backend": settings.backend_url,
-        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+        # A result write that fails because Redis is away is retried until it succeeds (or the
+        # worker stops): a task whose body completed is never recorded as FAILURE for it.
+        "result_backend_transport_options": {"retry_policy": RESULT_RETRY_POLICY},
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": float("inf"),
         "result_expires": settings.result_expires_s,
         "result_extended": True,
         # JSON only: a pickle message is refused (and dead-lettered by the consumer).
