@@ -29,9 +29,14 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "visibility_timeout": int(settings.visibility_timeout_s),
         "priority_steps": list(settings.priority_steps),
         "sep": settings.priority_sep,
-        # Sweep for messages of dead workers (unacked past the visibility timeout) every
-        # restore interval (10 s), not every 10th interval as kombu does by default.
+        # Messages in kombu's own unacked hash (stock workers, an older shoal) are restored
+        # after the visibility timeout; swept every restore interval (10 s), not every 10th.
         "unacked_restore_throttle": 1,
+        # The reliable fetch (workers.fetcher): this process's record, heartbeat and parking.
+        "shoal_worker_id": settings.worker_id,
+        "shoal_liveness_timeout_s": settings.liveness_timeout_s,
+        "shoal_park_threshold_s": settings.park_threshold_s,
+        "shoal_heartbeat_interval_s": settings.heartbeat_interval_s,
     }
     conf: dict[str, Any] = {
         "broker_url": settings.broker_url,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 
 from contract import priority as priorities
 from contract.connection import RedisSettings, check_url
+from contract.delayed import PROMOTE_LEAD_MS
 from contract.pools import Pool, default_concurrency, default_prefetch_multiplier
 from contract.queues import RULE as QUEUE_RULE
 from contract.queues import is_queue_name
@@ -75,6 +76,12 @@ class WorkerSettings:
     health_port: int = 9809
     """0 turns the health endpoint off."""
     heartbeat_interval_s: float = 2.0
+    liveness_timeout_s: float = 20.0
+    """A worker whose heartbeat stops counts as dead this long after its last beat: the tasks it
+    held go back to their queues then (never while it lives)."""
+    park_threshold_s: float = 10.0
+    """A task due later than this (ETA, countdown, retry backoff) waits in Redis, not in a
+    worker; it returns to its queue shortly before it is due."""
     sentry_dsn: str | None = field(default=None, repr=False)
     rate_limits: tuple[RateLimit, ...] = ()
     """Global limits, e.g. ``queue:emails=5/s,task:billing.tasks.charge=100/m``."""
@@ -243,6 +250,8 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "metrics_port": lambda n, r: _parse_port(n, r),
     "health_port": lambda n, r: _parse_port(n, r),
     "heartbeat_interval_s": _parse_float,
+    "liveness_timeout_s": _parse_float,
+    "park_threshold_s": _parse_float,
     "sentry_dsn": _text,
     "rate_limits": _parse_rate_limits,
     "priority_steps": _parse_steps,
@@ -294,6 +303,18 @@ def validate(settings: WorkerSettings) -> None:
             "SHOAL_VISIBILITY_TIMEOUT_S: must exceed SHOAL_TASK_TIME_LIMIT_S, or Redis hands a "
             f"running task to a second worker ({settings.visibility_timeout_s} <= "
             f"{settings.task_time_limit_s})"
+        )
+    if settings.liveness_timeout_s < 3 * settings.heartbeat_interval_s:
+        raise SettingsError(
+            "SHOAL_LIVENESS_TIMEOUT_S: must be at least 3 heartbeats (SHOAL_HEARTBEAT_INTERVAL_S), "
+            f"or a slow beat makes a live worker look dead ({settings.liveness_timeout_s} < "
+            f"3 x {settings.heartbeat_interval_s})"
+        )
+    lead_s = PROMOTE_LEAD_MS / 1000
+    if settings.park_threshold_s < 2 * lead_s:
+        raise SettingsError(
+            f"SHOAL_PARK_THRESHOLD_S: must be at least {2 * lead_s:g} s (twice the {lead_s:g} s "
+            f"a delayed task returns before it is due), got {settings.park_threshold_s}"
         )
     if settings.autoscale and settings.concurrency:
         raise SettingsError("SHOAL_AUTOSCALE: set either SHOAL_AUTOSCALE or SHOAL_CONCURRENCY")
