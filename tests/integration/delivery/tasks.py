@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from celery import shared_task
 
@@ -42,5 +43,15 @@ def spin(tag: str, seconds: float) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         pass
+    record("done", tag)
+    return tag
+
+
+@shared_task(name="delivery.retry_later", bind=True, max_retries=1)
+def retry_later(self: Any, tag: str, countdown: float) -> str:
+    """Records an attempt; the first one retries ``countdown`` seconds later."""
+    record(f"attempt{self.request.retries}", tag)
+    if self.request.retries == 0:
+        raise self.retry(countdown=countdown)
     record("done", tag)
     return tag
