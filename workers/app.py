@@ -36,7 +36,6 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "shoal_worker_id": settings.worker_id,
         "shoal_liveness_timeout_s": settings.liveness_timeout_s,
         "shoal_park_threshold_s": settings.park_threshold_s,
-        "shoal_heartbeat_interval_s": settings.heartbeat_interval_s,
     }
     conf: dict[str, Any] = {
         "broker_url": settings.broker_url,

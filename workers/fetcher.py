@@ -20,6 +20,7 @@ the operations it carried are owed again, and the sequence numbers it reserved a
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -29,7 +30,7 @@ from redis.exceptions import ResponseError
 
 from contract import delayed, keys, scripts
 from contract import fetch as fetching
-from contract.held import BLOCK_TIMEOUT_S
+from contract.held import BLOCK_TIMEOUT_S, beat_interval_s
 from workers import holding as holding_mod
 from workers import keeper
 from workers.holding import Holding, Location, Owed, as_op
@@ -85,7 +86,6 @@ class ReliableFetch:
     shoal_worker_id: str | None = None
     shoal_liveness_timeout_s: float = 20.0
     shoal_park_threshold_s: float = 10.0
-    shoal_heartbeat_interval_s: float = 2.0
 
     # Provided by kombu's Channel.
     active_queues: list[str]
@@ -108,6 +108,7 @@ class ReliableFetch:
         self._drained = False
         self._staged = False
         self._boost = 0
+        self._fetched_at = 0.0
         self._holding: Holding | None = None
 
     # -- the process's holding ----------------------------------------------------------------
@@ -118,7 +119,7 @@ class ReliableFetch:
             keeper.ensure_started(
                 self._holding,
                 pool_factory=keeper.pool_factory(self),
-                interval_s=self.shoal_heartbeat_interval_s,
+                interval_s=beat_interval_s(self.shoal_liveness_timeout_s),
             )
         return self._holding
 
@@ -180,6 +181,7 @@ class ReliableFetch:
         script_keys = layout.keys()
         pending = Pending(layout, owed, want, first, room, holding.incarnation)
         self._staged = False
+        self._fetched_at = time.monotonic()
         try:
             self._fetch.send(
                 poller, pending, "EVALSHA", scripts.sha("fetch"), len(script_keys),
@@ -205,9 +207,11 @@ class ReliableFetch:
         def read() -> bool:
             moved = slot.read()
             slot.pending = None
-            self._drained = False  # look again: a message arrived, or the wait timed out
-            if moved is not None:
+            if moved is not None:  # a message arrived: take it (and whatever else waits)
                 self._staged = True
+                self._drained = False
+            elif time.monotonic() - self._fetched_at >= BLOCK_TIMEOUT_S:
+                self._drained = False  # look once a wait, also to learn of being fenced
             return True
 
         return read

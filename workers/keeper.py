@@ -87,17 +87,19 @@ class Keeper:
     def _beat(self, client: Any) -> None:
         holding = self.holding
         incarnation = holding.incarnation
-        beat = held.beat(client, incarnation, ttl_ms=holding.ttl_ms)
+        queues = sorted({record.queue for record in holding.lists.values()})
+        lead = delayed.lead_ms(self.interval_s)
+        beat = held.beat(client, incarnation, ttl_ms=holding.ttl_ms, queues=queues, lead_ms=lead)
         if not beat.alive:
             holding.rejoin(only=incarnation)
             return
         for dead, moved in held.recover_dead(client, beat.dead).items():
             log.warning("worker %s stopped beating: %d held task(s) back in their queues", dead,
                         moved)  # fmt: skip
-        queues = sorted({record.queue for record in holding.lists.values()})
-        moved = delayed.promote(client, queues)
-        if moved:
-            log.info("%d delayed task(s) due: back in their queues", moved)
+        more = delayed.promote(client, queues, lead_ms=lead) if beat.more_due else 0
+        promoted = beat.promoted + more
+        if promoted:
+            log.info("%d delayed task(s) due: back in their queues", promoted)
 
     def flush(self, client: Any) -> None:
         """Send every operation owed (with no list to take from)."""

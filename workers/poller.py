@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
 from kombu.transport import redis as _kombu_redis
@@ -29,6 +30,7 @@ class Poller(MultiChannelPoller):  # type: ignore[misc]
         self._wake_r: int | None = None
         self._wake_w: int | None = None
         self._wake_pending = False
+        self._restored_at = float("-inf")
 
     # -- ticks --------------------------------------------------------------------------------
     def on_poll_start(self) -> None:
@@ -55,6 +57,16 @@ class Poller(MultiChannelPoller):  # type: ignore[misc]
             self._drain_wake()
             return True, self
         return super().handle_event(fileno, event)
+
+    def maybe_restore_messages(self) -> Any:
+        """kombu's sweep of its own unacked hash, at most once per restore interval (10 s):
+        kombu runs it on every empty poll of a gevent worker (every 2 s)."""
+        interval = min((c.unacked_restore_interval for c in self._channels), default=10)
+        now = time.monotonic()
+        if now - self._restored_at < 0.9 * interval:  # the hub's timer may come a little early
+            return None
+        self._restored_at = now
+        return super().maybe_restore_messages()
 
     def maybe_check_brpop_health(self) -> None:
         super().maybe_check_brpop_health()

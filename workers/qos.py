@@ -86,6 +86,14 @@ class QoS(RedisQoS):  # type: ignore[misc]
             self.channel.holding.ack(loc)
         VirtualQoS.ack(self, delivery_tag)
 
+    def restore_visible(self, *args: Any, **kwargs: Any) -> Any:
+        """kombu's sweep of its unacked hash, skipped (one ZCARD) when the hash is empty, as it
+        is unless stock workers or an older shoal share the queues."""
+        with self.channel.conn_or_acquire() as client:
+            if not client.zcard(self.unacked_index_key):
+                return None
+        return super().restore_visible(*args, **kwargs)
+
     def restore_unacked(self, client: Any = None) -> None:
         """The channel closes: hand back what is not running; kombu restores the rest."""
         holding = self.channel.holding

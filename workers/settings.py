@@ -15,13 +15,15 @@ from dataclasses import dataclass, field, fields
 
 from contract import priority as priorities
 from contract.connection import RedisSettings, check_url
-from contract.delayed import PROMOTE_LEAD_MS
+from contract.delayed import lead_ms
+from contract.held import beat_interval_s
 from contract.pools import Pool, default_concurrency, default_prefetch_multiplier
 from contract.queues import RULE as QUEUE_RULE
 from contract.queues import is_queue_name
 from contract.secrets import secret_from_env
 
 ENV_PREFIX = "SHOAL_"
+MIN_LIVENESS_TIMEOUT_S = 5.0
 RATE = re.compile(r"^(?P<n>\d+(\.\d+)?)/(?P<unit>s|m|h)$")
 
 __all__ = ["Pool", "RateLimit", "SettingsError", "WorkerSettings", "from_env"]
@@ -304,13 +306,12 @@ def validate(settings: WorkerSettings) -> None:
             f"running task to a second worker ({settings.visibility_timeout_s} <= "
             f"{settings.task_time_limit_s})"
         )
-    if settings.liveness_timeout_s < 3 * settings.heartbeat_interval_s:
+    if settings.liveness_timeout_s < MIN_LIVENESS_TIMEOUT_S:
         raise SettingsError(
-            "SHOAL_LIVENESS_TIMEOUT_S: must be at least 3 heartbeats (SHOAL_HEARTBEAT_INTERVAL_S), "
-            f"or a slow beat makes a live worker look dead ({settings.liveness_timeout_s} < "
-            f"3 x {settings.heartbeat_interval_s})"
+            f"SHOAL_LIVENESS_TIMEOUT_S: must be at least {MIN_LIVENESS_TIMEOUT_S:g} s (the worker "
+            f"beats five times per timeout), got {settings.liveness_timeout_s}"
         )
-    lead_s = PROMOTE_LEAD_MS / 1000
+    lead_s = lead_ms(beat_interval_s(settings.liveness_timeout_s)) / 1000
     if settings.park_threshold_s < 2 * lead_s:
         raise SettingsError(
             f"SHOAL_PARK_THRESHOLD_S: must be at least {2 * lead_s:g} s (twice the {lead_s:g} s "

@@ -43,7 +43,6 @@ SHOAL_OPTIONS = (
     "shoal_worker_id",
     "shoal_liveness_timeout_s",
     "shoal_park_threshold_s",
-    "shoal_heartbeat_interval_s",
 )
 """Transport options the worker's settings reach the channel with (``workers.app``)."""
 

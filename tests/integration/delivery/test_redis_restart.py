@@ -43,6 +43,7 @@ def _states(client: redis.Redis, ids: list[str]) -> dict[str, str]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize(("pool", "concurrency"), [("prefork", 2), ("gevent", 20)])
 def test_a_redis_restart_mid_burst_loses_nothing_and_fails_nothing(
     procs: ProcessTracker,
     aof_env: dict[str, str],
@@ -50,10 +51,12 @@ def test_a_redis_restart_mid_burst_loses_nothing_and_fails_nothing(
     aof_client: redis.Redis,
     aof_celery: Celery,
     record_file: Path,
+    pool: str,
+    concurrency: int,
 ) -> None:
-    ids = _publish(aof_celery, "outage", TOTAL, 0.02)
+    ids = _publish(aof_celery, "outage", TOTAL, 0.02 if pool == "prefork" else 0.2)
     for n in range(2):
-        procs.worker("outage", env=aof_env, concurrency=2, name=f"w{n}")
+        procs.worker("outage", env=aof_env, pool=pool, concurrency=concurrency, name=f"w{n}")
     wait_for(lambda: len(done_tags(record_file)) >= TOTAL // 5, timeout_s=90, message="a fifth")
 
     assert aof_redis.proc is not None
