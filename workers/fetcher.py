@@ -134,6 +134,9 @@ class ReliableFetch:
 
     # -- each tick ----------------------------------------------------------------------------
     def shoal_poll_start(self, poller: Any) -> None:
+        if not self.active_queues:
+            self._settle_only(poller)
+            return
         holding = self.holding
         holding.wake = poller.waker
         if self._fetch.busy:
@@ -144,6 +147,16 @@ class ReliableFetch:
             self._send_fetch(poller, want, room)
         elif self._drained and room > 0:
             self._arm_blocks(poller)
+
+    def _settle_only(self, poller: Any) -> None:
+        """No queue consumed (cancelled for a drain, or a control channel): only send what the
+        process owes, without creating anything."""
+        holding = holding_mod.current()
+        if holding is None or not holding.owed or self._fetch.busy or not holding.joined:
+            return
+        self._holding = holding
+        holding.wake = poller.waker
+        self._send_fetch(poller, 0, 0)
 
     def _room(self) -> int:
         estimate = self.qos.can_consume_max_estimate()

@@ -80,6 +80,9 @@ class Keeper:
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
             return
+        except Exception:  # a bug must not stop the heartbeat: the worker would look dead
+            log.exception("delivery bookkeeping failed; trying again next beat")
+            return
         if self._failing:
             log.info("delivery bookkeeping: Redis reachable again")
             self._failing = False
@@ -87,7 +90,8 @@ class Keeper:
     def _beat(self, client: Any) -> None:
         holding = self.holding
         incarnation = holding.incarnation
-        queues = sorted({record.queue for record in holding.lists.values()})
+        records = list(holding.lists.values())  # the consumer may add lists meanwhile
+        queues = sorted({record.queue for record in records})
         lead = delayed.lead_ms(self.interval_s)
         beat = held.beat(client, incarnation, ttl_ms=holding.ttl_ms, queues=queues, lead_ms=lead)
         if not beat.alive:

@@ -36,12 +36,11 @@ class Poller(MultiChannelPoller):  # type: ignore[misc]
     def on_poll_start(self) -> None:
         self._update_brpop_polling()
         for channel in self._channels:
-            if channel.active_queues:
-                start = getattr(channel, "shoal_poll_start", None)
-                if start is not None:
-                    start(self)
-                elif channel.qos.can_consume():
-                    self._register_BRPOP(channel)
+            start = getattr(channel, "shoal_poll_start", None)
+            if start is not None:
+                start(self)  # also without queues: what it owes (a drain after cancel)
+            elif channel.active_queues and channel.qos.can_consume():
+                self._register_BRPOP(channel)
             if channel.active_fanout_queues:
                 self._register_LISTEN(channel)
 
