@@ -262,16 +262,12 @@ class ReliableFetch:
         holding = self.holding
         delivered = parked = 0
         excess: list[Location] = []
-        taken = list(reply.taken)
+        locations = [self._location(pending, t) for t in reply.taken]
+        done = 0
         try:
-            while taken:
-                t = taken.pop(0)
-                record = pending.layout.lists[t.slot - 1]
-                loc = Location(
-                    pending.incarnation, record.list_name, record.queue, record.held_key,
-                    t.seq, t.raw,
-                )  # fmt: skip
+            for loc in locations:
                 outcome = self._take_in_one(loc, reply.now_ms, over=delivered >= pending.room)
+                done += 1
                 if outcome == "delivered":
                     delivered += 1
                 elif outcome == "parked":
@@ -279,15 +275,19 @@ class ReliableFetch:
                 elif outcome == "excess":
                     excess.append(loc)
         finally:
-            for t in taken:  # a delivery raised: the rest goes back
-                record = pending.layout.lists[t.slot - 1]
-                holding.give_back(
-                    Location(pending.incarnation, record.list_name, record.queue,
-                             record.held_key, t.seq, t.raw)
-                )  # fmt: skip
+            for loc in locations[done + 1 :]:  # a delivery raised: the rest goes back
+                holding.give_back(loc)
             for loc in reversed(excess):  # the first taken ends at the very front
                 holding.give_back(loc)
         self._boost = min(PARK_BOOST_MAX, 2 * parked)
+
+    @staticmethod
+    def _location(pending: Pending, taken: fetching.Taken) -> Location:
+        record = pending.layout.lists[taken.slot - 1]
+        return Location(
+            pending.incarnation, record.list_name, record.queue, record.held_key,
+            taken.seq, taken.raw,
+        )  # fmt: skip
 
     def _take_in_one(self, loc: Location, now_ms: int, *, over: bool) -> str:
         holding = self.holding
@@ -362,12 +362,8 @@ class ReliableFetch:
         try:
             if conn is not None and conn.can_read(timeout=2.0):
                 parsed = fetching.parse(self._fetch.read())
-                for t in parsed.taken:
-                    record = pending.layout.lists[t.slot - 1]
-                    self.holding.give_back(
-                        Location(pending.incarnation, record.list_name, record.queue,
-                                 record.held_key, t.seq, t.raw)
-                    )  # fmt: skip
+                for t in parsed.taken:  # taken, never delivered: back to the front
+                    self.holding.give_back(self._location(pending, t))
                 return
         except Exception:
             log.debug("the last fetch's reply could not be read at close", exc_info=True)

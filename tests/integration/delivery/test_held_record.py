@@ -272,3 +272,25 @@ def _settle(r: redis.Redis, w: Worker, action: str, n: int, acked: Counter[bytes
     if r.hexists(held_key, seq):
         acked[raw] += 1
     return fetching.Ack(held_key, seq)
+
+
+def test_sweep_recovers_the_dead_and_promotes_what_is_due_for_a_process_holding_nothing(
+    r: redis.Redis,
+) -> None:
+    """What the autoscaler's loop calls while every worker is at zero."""
+    publish(r, 3)
+    w = Worker(r, "w")
+    reply = w.sync(3, [])
+    record = w.layout.lists[-1]
+    first = reply.taken[0]
+    park = fetching.Park(
+        record.held_key, first.seq, keys.delayed(QUEUE), reply.now_ms,
+        delayed.member(QUEUE, first.raw),
+    )  # fmt: skip
+    w.sync(0, [park])
+    assert held.sweep(r, [QUEUE], ttl_ms=TTL_MS, interval_s=1.0) == held.Swept({}, 1)
+    w.die()
+    swept = held.sweep(r, [QUEUE], ttl_ms=TTL_MS, interval_s=1.0)
+    assert swept == held.Swept({w.inc: 2}, 0)
+    assert sorted(r.lrange(QUEUE, 0, -1)) == [b"m0", b"m1", b"m2"]
+    assert census.read(r, [QUEUE])[QUEUE] == census.Holding(0, 0, 0, None)
