@@ -86,8 +86,10 @@ def kill_combo(server: RedisServer, work: Path, pool: str, mode: str, kills: int
     return summary
 
 
-def run_kills(server: RedisServer, work: Path, kills: int) -> list[dict[str, Any]]:
-    combos = (("prefork", "group"), ("prefork", "main"), ("gevent", "group"), ("gevent", "main"))
+def run_kills(
+    server: RedisServer, work: Path, kills: int, pools: list[str]
+) -> list[dict[str, Any]]:
+    combos = [(pool, mode) for pool in pools for mode in ("group", "main")]
     return [kill_combo(server, work, pool, mode, kills) for pool, mode in combos]
 
 
@@ -95,6 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.delivery_soak", description=__doc__)
     p.add_argument("--only", default=",".join(SECTIONS))
     p.add_argument("--kills", type=int, default=50, help="per pool and kill mode")
+    p.add_argument("--kill-pools", default="prefork,gevent")
     p.add_argument("--restart-rounds", type=int, default=3, help="per pool")
     p.add_argument("--delayed", type=int, default=100_000)
     p.add_argument("--idle-workers", type=int, default=200)
@@ -114,7 +117,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server.start()
         try:
             if "kills" in args.only:
-                data["sections"]["kills"] = run_kills(server, work, args.kills)
+                pools = [p.strip() for p in args.kill_pools.split(",") if p.strip()]
+                data["sections"]["kills"] = run_kills(server, work, args.kills, pools)
             if "restart" in args.only:
                 data["sections"]["restart"] = delivery_restart.run(
                     server, work, rounds=args.restart_rounds, env=worker_env

@@ -31,8 +31,8 @@ from redis.exceptions import ResponseError
 from contract import delayed, keys, scripts
 from contract import fetch as fetching
 from contract.held import BLOCK_TIMEOUT_S, beat_interval_s
+from workers import flusher, keeper, native
 from workers import holding as holding_mod
-from workers import keeper
 from workers.holding import Holding, Location, Owed, as_op
 from workers.slots import Slot
 
@@ -121,6 +121,8 @@ class ReliableFetch:
                 pool_factory=keeper.pool_factory(self),
                 interval_s=beat_interval_s(self.shoal_liveness_timeout_s),
             )
+            if native.is_green() and self._holding.flush_soon is None:
+                flusher.start(self._holding, self._create_client)  # type: ignore[attr-defined]
         return self._holding
 
     def _new_holding(self) -> Holding:

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from contract import held
-from contract.fetch import Ack, GiveBack, Park
+from contract import held, scripts
+from contract.fetch import Ack, GiveBack, Layout, Park
 from workers import native
 
 log = logging.getLogger("shoal.delivery")
@@ -72,6 +72,8 @@ class Holding:
     later: list[tuple[float, list[Owed]]] = field(default_factory=list)
     wake: Callable[[], None] | None = None
     """Set by a consumer that waits in a poll: called when an operation is queued."""
+    flush_soon: Callable[[], None] | None = None
+    """Under gevent: wakes the greenlet that sends what is owed at once (workers.flusher)."""
     lock: Any = field(default_factory=native.lock)
 
     def __post_init__(self) -> None:
@@ -136,8 +138,14 @@ class Holding:
         return first
 
     # -- what is owed -------------------------------------------------------------------------
-    def owe(self, op: Owed) -> None:
+    def owe(self, op: Owed, *, wake: bool = True) -> None:
+        """Queue ``op``; ``wake``: tell the consumer (not from the keeper's thread, which sends
+        what it owes itself)."""
         self.owed.append(op)
+        if not wake:
+            return
+        if self.flush_soon is not None:
+            self.flush_soon()
         if self.wake is not None:
             self.wake()
 
@@ -163,7 +171,7 @@ class Holding:
             self.later = [(at, ops) for at, ops in self.later if at > now]
         for ops in due:
             for op in ops:
-                self.owe(op)
+                self.owe(op, wake=False)
 
     def take_owed(self, limit: int = OPS_PER_CALL) -> list[Owed]:
         batch: list[Owed] = []
@@ -177,6 +185,26 @@ class Holding:
     def return_owed(self, batch: list[Owed]) -> None:
         """A batch whose reply was lost: owed again (applying one twice changes nothing)."""
         self.owed.extendleft(reversed(batch))
+
+
+def send_owed(client: Any, holding: Holding) -> None:
+    """Send everything ``holding`` owes (no list to take from), one batch per call; a batch
+    whose reply is lost is owed again."""
+    layout = Layout(())
+    while holding.owed:
+        batch = holding.take_owed()
+        args = layout.args(
+            holding.incarnation,
+            ttl_ms=holding.ttl_ms,
+            want=0,
+            first_seq=0,
+            ops=[as_op(o) for o in batch],
+        )
+        try:
+            scripts.run(client, "fetch", layout.keys(), args)
+        except BaseException:
+            holding.return_owed(batch)
+            raise
 
 
 def as_op(owed: Owed) -> Ack | GiveBack | Park:

@@ -25,10 +25,9 @@ from typing import Any
 
 import redis
 
-from contract import delayed, held, scripts
-from contract import fetch as fetching
+from contract import delayed, held
 from workers import native
-from workers.holding import Holding, as_op
+from workers.holding import Holding, send_owed
 
 log = logging.getLogger("shoal.delivery")
 
@@ -107,19 +106,7 @@ class Keeper:
 
     def flush(self, client: Any) -> None:
         """Send every operation owed (with no list to take from)."""
-        holding = self.holding
-        while holding.owed:
-            batch = holding.take_owed()
-            layout = fetching.Layout(())
-            args = layout.args(
-                holding.incarnation, ttl_ms=holding.ttl_ms, want=0, first_seq=0,
-                ops=[as_op(o) for o in batch],
-            )  # fmt: skip
-            try:
-                scripts.run(client, "fetch", layout.keys(), args)
-            except BaseException:
-                holding.return_owed(batch)
-                raise
+        send_owed(client, self.holding)
 
     def _failed(self, exc: BaseException) -> None:
         if not self._failing:
@@ -136,7 +123,7 @@ class Keeper:
         holding = self.holding
         for _, ops in holding.later:
             for op in ops:
-                holding.owe(op)
+                holding.owe(op, wake=False)
         holding.later.clear()
         while True:
             try:

@@ -53,6 +53,8 @@ class Kill:
     at: float
     held: list[str]
     restarted_after_s: dict[str, float] = field(default_factory=dict)
+    held_again: set[str] = field(default_factory=set)
+    """Tasks a later kill found held again before they started: timed from that kill."""
 
 
 @dataclass
@@ -72,7 +74,12 @@ class SoakReport:
 
     @property
     def not_restarted(self) -> list[str]:
-        return [t for k in self.kills for t in k.held if t not in k.restarted_after_s]
+        return [
+            t
+            for k in self.kills
+            for t in k.held
+            if t not in k.restarted_after_s and t not in k.held_again
+        ]
 
     @property
     def restart_delays_s(self) -> list[float]:
@@ -89,6 +96,7 @@ class SoakReport:
             "done_twice": self.done_twice,
             "started_twice": self.started_twice,
             "held_at_kills": self.held_at_kills,
+            "held_again_by_a_later_kill": sum(len(k.held_again) for k in self.kills),
             "not_restarted": len(self.not_restarted),
             "restart_median_s": round(delays[len(delays) // 2], 2) if delays else None,
             "restart_max_s": round(delays[-1], 2) if delays else None,
@@ -216,8 +224,14 @@ def _count(report: SoakReport, record_file: Path) -> None:
     report.done_once = sum(1 for t in everything if done[t] == 1)
     report.done_twice = sum(1 for t in everything if done[t] > 1)
     report.started_twice = sum(1 for t in everything if starts[t] > 1)
-    for k in report.kills:
+    for n, k in enumerate(report.kills):
         wanted = set(k.held)
         for kind, tag, _, at in seen:
             if kind == "start" and tag in wanted and at > k.at and tag not in k.restarted_after_s:
                 k.restarted_after_s[tag] = at - k.at
+        for later in report.kills[n + 1 :]:
+            for tag in wanted & set(later.held):
+                started = k.restarted_after_s.get(tag)
+                if started is None or k.at + started > later.at:
+                    k.held_again.add(tag)  # taken by the next victim before it started
+                    k.restarted_after_s.pop(tag, None)

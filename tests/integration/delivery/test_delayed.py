@@ -109,3 +109,24 @@ def test_with_no_worker_running_promote_moves_due_tasks_back_once(
     procs.worker(QUEUE, env=aof_env, name="woken")
     wait_for(lambda: "z" in done_tags(record_file), timeout_s=90, message="the task")
     assert counts(record_file, "start")["z"] == 1
+
+
+@pytest.mark.timeout(180)
+def test_expires_keeps_its_meaning_for_a_parked_task(
+    procs: ProcessTracker,
+    aof_env: dict[str, str],
+    aof_client: redis.Redis,
+    aof_celery: Celery,
+    record_file: Path,
+) -> None:
+    """Due in 14 s but expired after 6 s: parked, then revoked when it comes back, as Celery
+    revokes an expired ETA task it held; it never runs."""
+    procs.worker(QUEUE, env=aof_env, name="w")
+    result = aof_celery.send_task(
+        "delivery.work", args=["x", 0], queue=QUEUE, countdown=14, expires=6
+    )
+    wait_for(lambda: _holding(aof_client).delayed == 1, timeout_s=90, message="parked")
+    wait_for(lambda: result.state == "REVOKED", timeout_s=60, message="revoked")
+    assert counts(record_file, "start") == {}
+    holding = _holding(aof_client)
+    assert (holding.held_live, holding.delayed, aof_client.llen(QUEUE)) == (0, 0, 0)
