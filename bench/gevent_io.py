@@ -1,9 +1,12 @@
-"""I/O-bound work: a gevent worker (concurrency 500) against a prefork worker (concurrency 2).
+"""I/O-bound work: a gevent worker (concurrency 500) against a prefork worker (concurrency 2),
+and against plain Celery's gevent worker (concurrency 500, Celery's defaults).
 
-2,000 ``shoal.io_wait(0.2)`` tasks each wait 200 ms. Both workers are ``shoal worker`` with
+2,000 ``shoal.io_wait(0.2)`` tasks each wait 200 ms. The shoal workers are ``shoal worker`` with
 production defaults; only the pool differs. The tasks are published first (copies of a stock
 Celery client's message, results ignored), then the worker is timed from the first message it
-takes off the queue until the queue and kombu's unacked hash are empty.
+takes off the queue until the queue is empty and nothing is held unacknowledged. Two verdicts:
+gevent at least 50x faster than prefork, and shoal's gevent worker within 1.05x of plain
+Celery's (drain time shoal / plain).
 
 By default the prefork worker drains all 2,000 tasks once (about 200 s: 2,000 x 0.2 s / 2) and
 the gevent worker three times, interleaved G P G G. With ``--prefork-tasks N`` (N < --tasks)
@@ -29,6 +32,8 @@ NAME = "gevent_io"
 QUEUE = "bench-io"
 WAIT_S = 0.2
 THRESHOLD = 50.0
+PLAIN_THRESHOLD = 1.05
+"""shoal gevent drain time / plain Celery gevent drain time, at most."""
 GEVENT_CONCURRENCY = 500
 PREFORK_CONCURRENCY = 2
 
@@ -38,6 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, default=2_000)
     p.add_argument("--gevent-rounds", type=int, default=3)
     p.add_argument("--prefork-rounds", type=int, default=1)
+    p.add_argument("--plain-rounds", type=int, default=3, help="plain Celery's gevent worker")
     p.add_argument(
         "--prefork-tasks",
         type=int,
@@ -51,12 +57,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def schedule(gevent_rounds: int, prefork_rounds: int) -> list[str]:
-    """Interleaved order: G P G P ... then the remaining rounds of the pool with more."""
+def schedule(gevent_rounds: int, prefork_rounds: int, plain_rounds: int = 0) -> list[str]:
+    """Interleaved order: G [C] P G [C] P ... then the remaining rounds of the pools with more
+    (C: plain Celery's gevent worker)."""
     order: list[str] = []
-    for i in range(max(gevent_rounds, prefork_rounds)):
+    for i in range(max(gevent_rounds, prefork_rounds, plain_rounds)):
         if i < gevent_rounds:
             order.append("gevent")
+        if i < plain_rounds:
+            order.append("plain-gevent")
         if i < prefork_rounds:
             order.append("prefork")
     return order
@@ -71,9 +80,14 @@ def one_round(
     count: int,
     timeout_s: float,
 ) -> dict[str, Any]:
-    concurrency = GEVENT_CONCURRENCY if pool == "gevent" else PREFORK_CONCURRENCY
-    argv = worker_argv(QUEUE, pool, concurrency)
-    env = drain.shoal_worker_env(url, work, f"bench-{pool}-{index}")
+    if pool == "plain-gevent":
+        argv = [sys.executable, "-m", "celery", "-A", "bench.plain_app", "worker", "-P", "gevent"]
+        argv += ["-c", str(GEVENT_CONCURRENCY), "-Q", QUEUE]
+        env = common.child_env(BENCH_BROKER_URL=url, BENCH_PLAIN_MODE="default")
+    else:
+        concurrency = GEVENT_CONCURRENCY if pool == "gevent" else PREFORK_CONCURRENCY
+        argv = worker_argv(QUEUE, pool, concurrency)
+        env = drain.shoal_worker_env(url, work, f"bench-{pool}-{index}")
     return drain.attempt_round(
         url,
         argv=argv,
@@ -87,12 +101,13 @@ def one_round(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, list[dict[str, Any]]] = {"gevent": [], "prefork": []}
+    results: dict[str, list[dict[str, Any]]] = {"gevent": [], "plain-gevent": [], "prefork": []}
     machine = common.machine()
     with common.workdir(NAME) as work, common.private_redis(work) as url:
         template = drain.message_template(url, QUEUE, "shoal.io_wait", [WAIT_S])
-        for index, pool in enumerate(schedule(args.gevent_rounds, args.prefork_rounds)):
-            count = args.tasks if pool == "gevent" else args.prefork_tasks
+        order = schedule(args.gevent_rounds, args.prefork_rounds, args.plain_rounds)
+        for index, pool in enumerate(order):
+            count = args.prefork_tasks if pool == "prefork" else args.tasks
             result = one_round(pool, url, work, index, template, count, args.timeout_s)
             result["round"] = len(results[pool]) + 1
             results[pool].append(result)
@@ -108,6 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
     gevent_s = common.median([r["drain_full_s"] for r in drain.succeeded(results["gevent"])])
     prefork_s = common.median([r["drain_full_s"] for r in drain.succeeded(results["prefork"])])
+    plain_s = common.median([r["drain_full_s"] for r in drain.succeeded(results["plain-gevent"])])
     return {
         "benchmark": NAME,
         "machine": machine,
@@ -126,22 +142,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "summary": {
             "gevent_median_s": round(gevent_s, 3),
             "prefork_median_s": round(prefork_s, 3),
+            "plain-gevent_median_s": round(plain_s, 3),
             "speedup": round(common.ratio(prefork_s, gevent_s), 1),
             "threshold": THRESHOLD,
+            "shoal_to_plain": round(common.ratio(gevent_s, plain_s), 3),
+            "plain_threshold": PLAIN_THRESHOLD,
         },
     }
 
 
 def report(data: dict[str, Any]) -> str:
     rows = []
-    for pool in ("gevent", "prefork"):
+    for pool in ("gevent", "plain-gevent", "prefork"):
         results = data["results"][pool]
+        if not results:
+            continue
         median = data["summary"][f"{pool}_median_s"]
         each = ", ".join("FAILED" if "failed" in r else f"{r['drain_full_s']:.2f}" for r in results)
         note = ""
         if pool == "prefork" and data["prefork_extrapolated"]:
             note = f"EXTRAPOLATED from {data['prefork_tasks']} tasks"
-        rows.append([pool, f"{median:.2f}", each, f"{data['ideal_s'][pool]:.1f}", note])
+        ideal = data["ideal_s"]["prefork" if pool == "prefork" else "gevent"]
+        rows.append([pool, f"{median:.2f}", each, f"{ideal:.1f}", note])
     return common.table(["pool", "median s", "rounds (s)", "ideal s", "note"], rows)
 
 
@@ -161,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     extra = " (prefork extrapolated linearly)" if data["prefork_extrapolated"] else ""
     print(f"\n{word}: gevent drains {speedup:.1f}x faster than prefork{extra}", end="")
     print(f" (threshold {THRESHOLD:.0f}x)")
+    to_plain = data["summary"]["shoal_to_plain"]
+    if args.plain_rounds:
+        plain_word = "PASS" if to_plain <= PLAIN_THRESHOLD else "FAIL"
+        print(
+            f"{plain_word}: shoal gevent / plain Celery gevent drain time = {to_plain:.3f} "
+            f"(at most {PLAIN_THRESHOLD})"
+        )
+        word = word if plain_word == "PASS" else "FAIL"
     print(f"written: {path.relative_to(common.ROOT)}")
     bad = drain.report_problems(NAME, data["results"])
     if bad:

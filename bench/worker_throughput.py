@@ -2,13 +2,14 @@
 
 20,000 ``shoal.noop`` tasks are published first (copies of a stock Celery 5 client's message,
 results ignored, pipelined LPUSH), then one worker is started and timed from the first message
-it takes off the queue until the queue and kombu's unacked hash are both empty. Variants run
+it takes off the queue until the queue is empty and nothing is held unacknowledged. Variants run
 interleaved, round by round (order reversed every other round), on one private redis-server.
 
-The 0.9 threshold is judged on ``shoal`` / ``plain`` (Celery's defaults, as the issue asks:
-a plain ``celery worker -P prefork -c 2``). ``plain-matched`` runs shoal's Celery settings with
-stock Celery code, which separates the cost of shoal's configuration (acks late, prefetch 1,
-INFO logs) from the cost of shoal's own code (consumer, task base, transport, hooks).
+The 1.0 threshold is judged on ``shoal`` / ``plain`` (Celery's defaults, as issue 15 asks:
+a plain ``celery worker -P prefork -c 2``; shoal with its reliable fetch at least as fast).
+``plain-matched`` runs shoal's Celery settings with stock Celery code, which separates the
+cost of shoal's configuration (acks late, prefetch 1, INFO logs) from the cost of shoal's own
+code (consumer, task base, transport, hooks).
 
     python -m bench.worker_throughput [--tasks N] [--rounds R] [--variants a,b,...]
 """
@@ -26,8 +27,8 @@ from tests.support.procs import worker_argv
 
 NAME = "worker_throughput"
 QUEUE = "bench"
-THRESHOLD = 0.9
-TARGET = 0.97
+THRESHOLD = 1.0
+TARGET = 1.1
 BASELINE = "plain"
 
 

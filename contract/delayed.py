@@ -6,8 +6,9 @@ as it was there; the score is its due time in ms (its ETA). A worker parks a tas
 than its threshold in the same script that removes it from its held record (``fetch.lua``),
 and :func:`promote` (``promote.lua``) moves what is due back to the front of its list, each
 member once, by whichever shoal process runs it: every worker, and the autoscaler when no
-worker runs. A task is moved :data:`PROMOTE_LEAD_MS` before it is due, so a worker receives it
-in time and starts it at its ETA; the worker's park threshold must exceed that lead.
+worker runs. A task is moved a lead before it is due (at least :data:`PROMOTE_LEAD_MS`, and
+longer than the mover's pause between two calls), so a worker receives it in time and starts it
+at its ETA; a worker's park threshold must exceed that lead (:func:`lead_ms`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from typing import Any
 from contract import keys, scripts
 
 PROMOTE_LEAD_MS = 2000
+"""The least lead; a process that promotes every ``interval_s`` uses :func:`lead_ms`."""
 PROMOTE_BATCH = 1000
 """Members moved per script call: a few ms of Redis time, however many are due."""
+
+
+def lead_ms(interval_s: float) -> int:
+    """The lead for a process that promotes every ``interval_s``: one interval and a second
+    more, so the next call never comes after a task is due."""
+    return max(PROMOTE_LEAD_MS, int(1000 * interval_s) + 1000)
 
 
 def member(list_name: str, raw: bytes) -> bytes:

@@ -4,7 +4,8 @@ A worker process sends, in one ``EVALSHA``: the operations it owes (acknowledge,
 park) on messages of its held record (:mod:`contract.held`), then how many messages it wants.
 The script applies the operations, checks the process is still alive, and moves up to that many
 messages from its lists (staged ones first, then the lists, in the order given: priority, then
-fairness) into the held hashes, numbering them from ``first_seq``. Pure.
+fairness) into the held hashes, numbering them from ``first_seq``; staged messages it did not
+want go back to the front of their lists. Pure.
 """
 
 from __future__ import annotations
@@ -20,35 +21,36 @@ Arg = str | bytes | int
 
 
 class Ack(NamedTuple):
-    slot: int
+    held_key: str
     seq: int
 
     def args(self) -> list[Arg]:
-        return ["a", self.slot, self.seq]
+        return ["a", self.held_key, self.seq]
 
 
 class GiveBack(NamedTuple):
-    """Back to the front of its list; ``raw`` replaces the message (b"": as it was held)."""
+    """Back to the front of ``list_name``; ``raw`` replaces the message (b"": as it was held)."""
 
-    slot: int
+    held_key: str
     seq: int
+    list_name: str
     raw: bytes = b""
 
     def args(self) -> list[Arg]:
-        return ["g", self.slot, self.seq, self.raw]
+        return ["g", self.held_key, self.seq, self.list_name, self.raw]
 
 
 class Park(NamedTuple):
-    """Into the delayed set of queue ``queue_index``, due at ``due_ms``."""
+    """Into the delayed set ``delayed_key``, due at ``due_ms`` (``member``: contract.delayed)."""
 
-    slot: int
+    held_key: str
     seq: int
-    queue_index: int
+    delayed_key: str
     due_ms: int
     member: bytes
 
     def args(self) -> list[Arg]:
-        return ["p", self.slot, self.seq, self.queue_index, self.due_ms, self.member]
+        return ["p", self.held_key, self.seq, self.delayed_key, self.due_ms, self.member]
 
 
 Op = Ack | GiveBack | Park
@@ -56,37 +58,38 @@ Op = Ack | GiveBack | Park
 
 @dataclass(frozen=True)
 class Layout:
-    """The lists one fetch takes from, in order, and the queues whose delayed sets it parks in.
-
-    Indexes in operations are 1-based positions in ``lists`` and ``queues``."""
+    """The lists one fetch takes from, in order (a taken message's ``slot`` is the 1-based
+    position of its list here), then ``idle`` lists (no longer consumed) whose staging lists
+    are only emptied back into them."""
 
     lists: tuple[ListRecord, ...]
-    queues: tuple[str, ...]
+    idle: tuple[ListRecord, ...] = ()
 
     def keys(self) -> list[str]:
+        every = (*self.lists, *self.idle)
         return [
             keys.workers(),
-            *(r.list_name for r in self.lists),
-            *(r.held_key for r in self.lists),
-            *(r.staging_key for r in self.lists),
-            *(keys.delayed(q) for q in self.queues),
+            *(r.list_name for r in every),
+            *(r.held_key for r in every),
+            *(r.staging_key for r in every),
         ]
 
-    def index_of(self, list_name: str) -> int:
-        for i, record in enumerate(self.lists, start=1):
-            if record.list_name == list_name:
-                return i
-        raise KeyError(list_name)
-
-
-def args(
-    incarnation: str, *, ttl_ms: int, count: int, want: int, first_seq: int, ops: Sequence[Op]
-) -> list[Arg]:
-    """ARGV for ``fetch.lua``: ``count`` lists, take up to ``want`` after applying ``ops``."""
-    out: list[Arg] = [incarnation, ttl_ms, count, want, first_seq, len(ops)]
-    for op in ops:
-        out.extend(op.args())
-    return out
+    def args(
+        self, incarnation: str, *, ttl_ms: int, want: int, first_seq: int, ops: Sequence[Op]
+    ) -> list[Arg]:
+        """ARGV for ``fetch.lua``: apply ``ops``, then take up to ``want``."""
+        out: list[Arg] = [
+            incarnation,
+            ttl_ms,
+            len(self.lists) + len(self.idle),
+            len(self.lists),
+            want,
+            first_seq,
+            len(ops),
+        ]
+        for op in ops:
+            out.extend(op.args())
+        return out
 
 
 class Taken(NamedTuple):

@@ -37,14 +37,23 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from contract import keys, scripts
+from contract.delayed import PROMOTE_BATCH, PROMOTE_LEAD_MS, lead_ms, promote
 
-BLOCK_TIMEOUT_S = 5
-"""How long a worker's blocking move waits before it is sent again."""
+MAX_BEAT_INTERVAL_S = 4.0
+BEATS_PER_TIMEOUT = 5
+BLOCK_TIMEOUT_S = 10
+"""How long a worker's blocking move waits before it is sent again (an idle worker also looks
+for work, and learns whether it was declared dead, this often)."""
 FORGET_AFTER_MS = 3 * BLOCK_TIMEOUT_S * 1000
 """A dead record is deleted this long after its deadline: no blocking move can outlive it."""
 DEAD_SCAN_LIMIT = 20
 """At most this many dead incarnations are listed per heartbeat (the most recent first)."""
 LIST_FIELD = "list:"
+
+
+def beat_interval_s(liveness_timeout_s: float) -> float:
+    """How often a worker beats: five times per liveness timeout, at most every 4 s."""
+    return min(liveness_timeout_s / BEATS_PER_TIMEOUT, MAX_BEAT_INTERVAL_S)
 
 
 def new_incarnation(worker_id: str, *, pid: int | None = None) -> str:
@@ -88,13 +97,35 @@ class Beat(NamedTuple):
     alive: bool
     """False: this incarnation was declared dead; the worker must join under a new one."""
     now_ms: int
+    promoted: int
+    """Delayed tasks of the given queues moved back to their lists on the way."""
+    more_due: bool
+    """More delayed tasks are due than one call moves: call :func:`contract.delayed.promote`."""
     dead: list[str]
     """Incarnations whose deadline passed, most recent first, for :func:`recover`."""
 
 
 def _beat_reply(reply: Sequence[Any]) -> Beat:
-    dead = [d.decode() if isinstance(d, bytes) else str(d) for d in reply[2:]]
-    return Beat(bool(int(reply[0])), int(reply[1]), dead)
+    dead = [d.decode() if isinstance(d, bytes) else str(d) for d in reply[4:]]
+    return Beat(bool(int(reply[0])), int(reply[1]), int(reply[2]), bool(int(reply[3])), dead)
+
+
+def _beat(
+    client: Any,
+    incarnation: str,
+    mode: str,
+    *,
+    ttl_ms: int,
+    scan: int,
+    queues: Iterable[str],
+    lead_ms: int = PROMOTE_LEAD_MS,
+    fields: Sequence[str] = (),
+) -> Beat:
+    script_keys = [keys.workers(), keys.worker(incarnation), *(keys.delayed(q) for q in queues)]
+    args: list[scripts.Arg] = [
+        incarnation, ttl_ms, scan, mode, lead_ms, PROMOTE_BATCH, *fields,
+    ]  # fmt: skip
+    return _beat_reply(scripts.run(client, "beat", script_keys, args))
 
 
 def join(
@@ -111,17 +142,22 @@ def join(
         fields.extend(record.field())
     for name, value in (extra or {}).items():
         fields.extend((name, value))
-    args: list[scripts.Arg] = [incarnation, ttl_ms, DEAD_SCAN_LIMIT, "join", *fields]
-    return _beat_reply(
-        scripts.run(client, "beat", [keys.workers(), keys.worker(incarnation)], args)
-    )
+    return _beat(client, incarnation, "join", ttl_ms=ttl_ms, scan=0, queues=(), fields=fields)
 
 
-def beat(client: Any, incarnation: str, *, ttl_ms: int, scan: int = DEAD_SCAN_LIMIT) -> Beat:
-    """Move the deadline to now + ``ttl_ms`` (unless already dead); list dead incarnations."""
-    args: list[scripts.Arg] = [incarnation, ttl_ms, scan, "beat"]
-    return _beat_reply(
-        scripts.run(client, "beat", [keys.workers(), keys.worker(incarnation)], args)
+def beat(
+    client: Any,
+    incarnation: str,
+    *,
+    ttl_ms: int,
+    queues: Iterable[str] = (),
+    lead_ms: int = PROMOTE_LEAD_MS,
+    scan: int = DEAD_SCAN_LIMIT,
+) -> Beat:
+    """Move the deadline to now + ``ttl_ms`` (unless already dead), promote the delayed tasks
+    of ``queues`` due within ``lead_ms``, list dead incarnations: one round trip."""
+    return _beat(
+        client, incarnation, "beat", ttl_ms=ttl_ms, scan=scan, queues=queues, lead_ms=lead_ms
     )
 
 
@@ -152,14 +188,33 @@ def recover_dead(client: Any, dead: Iterable[str]) -> dict[str, int]:
     return returned
 
 
-def sweep(client: Any, *, ttl_ms: int, limit: int = DEAD_SCAN_LIMIT) -> dict[str, int]:
-    """For a process that holds nothing (the autoscaler): recover the dead incarnations.
+class Swept(NamedTuple):
+    recovered: dict[str, int]
+    """Dead incarnation -> messages it held that went back to their lists."""
+    promoted: int
 
-    ``ttl_ms``: no verdict during this long after Redis started again (use the longest liveness
-    timeout of the workers)."""
-    args: list[scripts.Arg] = ["", ttl_ms, limit, "scan"]
-    reply = scripts.run(client, "beat", [keys.workers(), keys.worker("")], args)
-    return recover_dead(client, _beat_reply(reply).dead)
+
+def sweep(
+    client: Any,
+    queues: Iterable[str],
+    *,
+    ttl_ms: int,
+    interval_s: float,
+    limit: int = DEAD_SCAN_LIMIT,
+) -> Swept:
+    """What a shoal process that holds nothing (the autoscaler) runs each loop: recover the dead
+    workers' records and move the due delayed tasks of ``queues`` back to their lists, so both
+    happen while every worker is at zero.
+
+    ``ttl_ms``: no verdict during this long after Redis started again (the workers' liveness
+    timeout); ``interval_s``: the pause until the caller's next sweep (it sets the lead)."""
+    names = list(queues)
+    lead = lead_ms(interval_s)
+    beat_ = _beat(client, "", "scan", ttl_ms=ttl_ms, scan=limit, queues=names, lead_ms=lead)
+    promoted = beat_.promoted
+    if beat_.more_due:
+        promoted += promote(client, names, lead_ms=lead)
+    return Swept(recover_dead(client, beat_.dead), promoted)
 
 
 def records(client: Any, incarnation: str) -> list[ListRecord]:

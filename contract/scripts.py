@@ -43,4 +43,6 @@ def run(client: Any, name: str, keys: Sequence[Arg], args: Sequence[Arg]) -> Any
 
 def is_noscript(exc: BaseException) -> bool:
     """Whether ``exc`` is Redis saying it does not know the script (for raw EVALSHA replies)."""
-    return str(exc).startswith("NOSCRIPT")
+    from redis.exceptions import NoScriptError
+
+    return isinstance(exc, NoScriptError) or str(exc).startswith("NOSCRIPT")

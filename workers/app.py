@@ -13,6 +13,14 @@ from workers.transport import transport_for
 
 BUILTIN_TASKS = "workers.tasks"
 PLATFORM_TASK = "workers.base:PlatformTask"
+RESULT_RETRY_POLICY = {
+    "max_retries": None,
+    "timeout": None,
+    "interval_start": 0.1,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
+"""The Redis result backend's retries on connection errors: forever, at most 2 s apart."""
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -21,9 +29,13 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "visibility_timeout": int(settings.visibility_timeout_s),
         "priority_steps": list(settings.priority_steps),
         "sep": settings.priority_sep,
-        # Sweep for messages of dead workers (unacked past the visibility timeout) every
-        # restore interval (10 s), not every 10th interval as kombu does by default.
+        # Messages in kombu's own unacked hash (stock workers, an older shoal) are restored
+        # after the visibility timeout; swept every restore interval (10 s), not every 10th.
         "unacked_restore_throttle": 1,
+        # The reliable fetch (workers.fetcher): this process's record, heartbeat and parking.
+        "shoal_worker_id": settings.worker_id,
+        "shoal_liveness_timeout_s": settings.liveness_timeout_s,
+        "shoal_park_threshold_s": settings.park_threshold_s,
     }
     conf: dict[str, Any] = {
         "broker_url": settings.broker_url,
@@ -33,7 +45,11 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "broker_connection_retry": True,
         "broker_connection_max_retries": None,
         "result_backend": settings.backend_url,
-        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+        # A result write that fails because Redis is away is retried until it succeeds (or the
+        # worker stops): a task whose body completed is never recorded as FAILURE for it.
+        "result_backend_transport_options": {"retry_policy": RESULT_RETRY_POLICY},
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": float("inf"),
         "result_expires": settings.result_expires_s,
         "result_extended": True,
         # JSON only: a pickle message is refused (and dead-lettered by the consumer).

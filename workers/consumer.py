@@ -7,6 +7,7 @@ rejected without requeue, the result backend learns of an unknown task), and the
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery.worker.consumer import Consumer
@@ -14,6 +15,8 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 
 from workers.deadletter import DeadLetterReason
 from workers.request import dead_letter, describe
+
+logger = logging.getLogger(__name__)
 
 
 def invalid_reason(exc: BaseException) -> DeadLetterReason:
@@ -24,21 +27,32 @@ def invalid_reason(exc: BaseException) -> DeadLetterReason:
     return DeadLetterReason.INVALID_TASK
 
 
+def _requeued(message: Any) -> None:
+    """The dead letter could not be written (Redis away): hand the message back instead."""
+    message.reject_log_error(logger, (), requeue=True)
+
+
 class ShoalConsumer(Consumer):  # type: ignore[misc]
     def on_unknown_message(self, body: Any, message: Any) -> Any:
-        dead_letter(self.app, message, DeadLetterReason.UNKNOWN_MESSAGE, "not a task message")
+        if not dead_letter(
+            self.app, message, DeadLetterReason.UNKNOWN_MESSAGE, "not a task message"
+        ):
+            return _requeued(message)
         return super().on_unknown_message(body, message)
 
     def on_unknown_task(self, body: Any, message: Any, exc: BaseException) -> Any:
         name = (message.headers or {}).get("task")
         error = f"NotRegistered: no task named {name!r} in this worker"
-        dead_letter(self.app, message, DeadLetterReason.UNKNOWN_TASK, error)
+        if not dead_letter(self.app, message, DeadLetterReason.UNKNOWN_TASK, error):
+            return _requeued(message)
         return super().on_unknown_task(body, message, exc)
 
     def on_invalid_task(self, body: Any, message: Any, exc: BaseException) -> Any:
-        dead_letter(self.app, message, invalid_reason(exc), describe(exc))
+        if not dead_letter(self.app, message, invalid_reason(exc), describe(exc)):
+            return _requeued(message)
         return super().on_invalid_task(body, message, exc)
 
     def on_decode_error(self, message: Any, exc: BaseException) -> Any:
-        dead_letter(self.app, message, invalid_reason(exc), describe(exc))
+        if not dead_letter(self.app, message, invalid_reason(exc), describe(exc)):
+            return _requeued(message)
         return super().on_decode_error(message, exc)

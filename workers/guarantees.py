@@ -8,6 +8,11 @@ JSON = "JSON only, a pickle message is dead-lettered and never unpickled"
 AT_LEAST_ONCE = "at least once, a task is acknowledged after it ran so a lost worker's runs again"
 DRAIN = "on SIGTERM running tasks get SHOAL_DRAIN_TIMEOUT_S to finish"
 RECONNECT = "Redis going away is retried with backoff, never a crash loop"
+NO_FALSE_FAILURE = (
+    "a result write that fails because the backend is away is retried until it succeeds, so a "
+    "task whose body completed is never recorded as FAILURE for it"
+)
+RELIABLE_FETCH = "the reliable fetch: what a worker holds is in Redis, given back when it dies"
 
 GUARANTEES: dict[str, str] = {
     "accept_content": JSON,
@@ -28,6 +33,8 @@ GUARANTEES: dict[str, str] = {
     "broker_connection_max_retries": RECONNECT,
     "task_create_missing_queues": "a worker consumes its queues by name",
     "result_backend_thread_safe": "one result backend per process under gevent (celery#7960)",
+    "result_backend_always_retry": NO_FALSE_FAILURE,
+    "result_backend_max_retries": NO_FALSE_FAILURE,
 }
 """Celery settings the platform decides (with the reason given in the WARNING line)."""
 
@@ -38,6 +45,9 @@ TRANSPORT_WHY: dict[str, str] = {
     "sep": "the priority lists every shoal part reads (SHOAL_PRIORITY_SEP)",
     "unacked_restore_throttle": "a dead worker's tasks are restored within seconds",
     "max_connections": "under gevent every greenlet acks on its own connection (celery#1350)",
+    "shoal_worker_id": RELIABLE_FETCH + " (SHOAL_WORKER_ID names the record)",
+    "shoal_liveness_timeout_s": RELIABLE_FETCH + " (SHOAL_LIVENESS_TIMEOUT_S after its last beat)",
+    "shoal_park_threshold_s": "a task due later than SHOAL_PARK_THRESHOLD_S waits in Redis",
 }
 """``broker_transport_options`` keys the platform decides; the app's other keys are kept."""
 

@@ -21,7 +21,7 @@ from celery.worker import state as worker_state
 
 from contract.pools import Pool
 from contract.queues import DEFAULT_QUEUE
-from workers import health, inflight, metrics, redact, sentry_setup
+from workers import health, inflight, keeper, metrics, redact, sentry_setup
 from workers.settings import WorkerSettings
 
 log = logging.getLogger("shoal.hooks")
@@ -117,6 +117,9 @@ class Runtime:
         if not self.started:
             return
         self.tick()
+        # The consumer's channels are closed: what they did not finish is owed to the record;
+        # the keeper sends it and gives the record back (workers.keeper).
+        keeper.stop_all(timeout_s=max(5.0, min(30.0, self.settings.drain_timeout_s)))
         if self.publisher is not None:
             self.publisher.stop()
             self.publisher = None

@@ -74,8 +74,9 @@ def message_queue(message: Any, fallback: str) -> str:
     return str(info.get("routing_key") or fallback)
 
 
-def dead_letter(app: Any, message: Any, reason: DeadLetterReason, error: str) -> None:
-    """Write ``message`` to its queue's dead letters (never raises: it logs instead)."""
+def dead_letter(app: Any, message: Any, reason: DeadLetterReason, error: str) -> bool:
+    """Write ``message`` to its queue's dead letters; False when it could not (logged; the
+    caller hands the message back instead of acknowledging it, so it is never dropped)."""
     from workers.broker import message_redis
 
     settings = getattr(app, "shoal_settings", None)
@@ -92,8 +93,12 @@ def dead_letter(app: Any, message: Any, reason: DeadLetterReason, error: str) ->
         with message_redis(message) as client:
             DeadLetterStore(client, max_len=max_len).add(entry)
     except Exception:
-        log.exception("could not dead-letter a message of queue %s (%s)", queue, reason)
-        return
+        log.exception(
+            "could not dead-letter a message of queue %s (%s): it goes back to its queue",
+            queue,
+            reason,
+        )
+        return False
     from workers import metrics
 
     metrics.record_dead_lettered(queue, entry["task"] or "unknown", str(reason))
@@ -105,18 +110,20 @@ def dead_letter(app: Any, message: Any, reason: DeadLetterReason, error: str) ->
         reason,
         error,
     )
+    return True
 
 
 class ShoalRequest(Request):  # type: ignore[misc]
     _shoal_failure: tuple[DeadLetterReason, str] | None = None
     _shoal_dead_lettered: bool = False
 
-    def _dead_letter_now(self) -> None:
+    def _dead_letter_now(self) -> bool:
+        """Dead-letter a final failure; False when the write failed (Redis away)."""
         if self._shoal_failure is None or self._shoal_dead_lettered:
-            return
+            return True
         self._shoal_dead_lettered = True
         reason, error = self._shoal_failure
-        dead_letter(self._app, self.message, reason, error)
+        return dead_letter(self._app, self.message, reason, error)
 
     def on_failure(
         self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
@@ -158,11 +165,12 @@ class ShoalRequest(Request):  # type: ignore[misc]
             self._shoal_failure = None
 
     def acknowledge(self) -> None:
-        if not self.acknowledged:
-            self._dead_letter_now()
+        if not self.acknowledged and not self._dead_letter_now():
+            super().reject(requeue=True)  # runs again, dead-lettered once Redis answers
+            return
         super().acknowledge()
 
     def reject(self, requeue: bool = False) -> None:
-        if not requeue and not self.acknowledged:
-            self._dead_letter_now()
+        if not requeue and not self.acknowledged and not self._dead_letter_now():
+            requeue = True
         super().reject(requeue=requeue)

@@ -17,6 +17,7 @@ from typing import Any
 
 from contract import priority as priorities
 from contract.connection import PASSWORD, URL, RedisSettings
+from contract.delayed import lead_ms
 from contract.fields import (
     ConfigError,
     Helm,
@@ -27,6 +28,7 @@ from contract.fields import (
     env_names,
     read_env,
 )
+from contract.held import beat_interval_s
 from contract.kinds import Integer, ListOf, Number, Text, container_port, port
 from contract.pools import (
     CONCURRENCY,
@@ -41,6 +43,7 @@ from contract.reporting import SENTRY_DSN, log_level_kind
 from contract.teamapp import APP_PATTERN
 
 ENV_PREFIX = "SHOAL_"
+MIN_LIVENESS_TIMEOUT_S = 5.0
 RATE = re.compile(r"^(?P<n>\d+(\.\d+)?)/(?P<unit>s|m|h)$")
 MODULE = r"^[A-Za-z_][A-Za-z0-9_.]*$"
 
@@ -229,6 +232,18 @@ class WorkerSettings:
     heartbeat_interval_s: float = _seconds(
         "heartbeat_interval_s", 2.0, "How often the in-flight count and heartbeat are written."
     )
+    liveness_timeout_s: float = _seconds(
+        "liveness_timeout_s",
+        20.0,
+        "A worker whose heartbeat stops counts as dead this long after its last beat: the tasks "
+        "it held go back to their queues then (never while it lives).",
+    )
+    park_threshold_s: float = _seconds(
+        "park_threshold_s",
+        10.0,
+        "A task due later than this (ETA, countdown, retry backoff) waits in Redis, not in a "
+        "worker; it returns to its queue shortly before it is due.",
+    )
     sentry_dsn: str | None = SENTRY_DSN.field()
     rate_limits: tuple[RateLimit, ...] = _env(
         "rate_limits",
@@ -319,6 +334,17 @@ def validate(settings: WorkerSettings) -> None:
             "SHOAL_VISIBILITY_TIMEOUT_S: must exceed SHOAL_TASK_TIME_LIMIT_S, or Redis hands a "
             f"running task to a second worker ({settings.visibility_timeout_s} <= "
             f"{settings.task_time_limit_s})"
+        )
+    if settings.liveness_timeout_s < MIN_LIVENESS_TIMEOUT_S:
+        raise SettingsError(
+            f"SHOAL_LIVENESS_TIMEOUT_S: must be at least {MIN_LIVENESS_TIMEOUT_S:g} s (the worker "
+            f"beats five times per timeout), got {settings.liveness_timeout_s}"
+        )
+    lead_s = lead_ms(beat_interval_s(settings.liveness_timeout_s)) / 1000
+    if settings.park_threshold_s < 2 * lead_s:
+        raise SettingsError(
+            f"SHOAL_PARK_THRESHOLD_S: must be at least {2 * lead_s:g} s (twice the {lead_s:g} s "
+            f"a delayed task returns before it is due), got {settings.park_threshold_s}"
         )
     if settings.autoscale and settings.concurrency:
         raise SettingsError("SHOAL_AUTOSCALE: set either SHOAL_AUTOSCALE or SHOAL_CONCURRENCY")

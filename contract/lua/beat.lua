@@ -1,10 +1,12 @@
--- A worker process joins or beats: its liveness deadline moves to now + timeout.
--- KEYS[1] the workers sorted set, KEYS[2] this process's record hash.
+-- A worker process joins or beats: its liveness deadline moves to now + timeout; the delayed
+-- tasks of its queues that are due go back to their lists on the way (one round trip a beat).
+-- KEYS[1] the workers sorted set, KEYS[2] this process's record hash, KEYS[3..] delayed sets.
 -- ARGV[1] incarnation, ARGV[2] liveness timeout (ms), ARGV[3] how many dead ones to list,
--- ARGV[4] 'join' (then ARGV[5..] are record fields and values), 'beat', or 'scan' (only list
--- the dead, for a process that holds nothing).
+-- ARGV[4] 'join' (then ARGV[7..] are record fields and values), 'beat', or 'scan' (only list
+-- the dead, for a process that holds nothing), ARGV[5] promotion lead (ms), ARGV[6] at most
+-- this many promoted.
 -- Reply: {1 when alive (0: declared dead, it must join again under a new incarnation), now (ms),
--- then incarnations whose deadline passed (for recovery)}.
+-- promoted, 1 when more are due, then incarnations whose deadline passed (for recovery)}.
 local inc, ttl, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local ok = 0
@@ -13,7 +15,7 @@ if ARGV[4] == 'join' then
     return redis.error_reply('incarnation ' .. inc .. ' exists')
   end
   local fields = {}
-  for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+  for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', KEYS[2], 'ttl_ms', ttl, unpack(fields))
   redis.call('ZADD', KEYS[1], now + ttl, inc)
   ok = 1
@@ -21,9 +23,15 @@ elseif ARGV[4] == 'beat' and is_alive(redis.call('ZSCORE', KEYS[1], inc), now, t
   redis.call('ZADD', KEYS[1], now + ttl, inc)
   ok = 1
 end
-local reply = {ok, now}
-if limit > 0 and uptime_ms() >= ttl then
+local delayed = {}
+for i = 3, #KEYS do delayed[#delayed + 1] = KEYS[i] end
+local promoted, more = promote_due(delayed, now + tonumber(ARGV[5]), tonumber(ARGV[6]))
+local reply = {ok, now, promoted, more and 1 or 0}
+if limit > 0 then
   local dead = redis.call('ZRANGE', KEYS[1], '(' .. now, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, limit)
-  for _, d in ipairs(dead) do reply[#reply + 1] = d end
+  -- INFO only when someone looks dead: right after a restart no one is (see is_alive).
+  if #dead > 0 and uptime_ms() >= ttl then
+    for _, d in ipairs(dead) do reply[#reply + 1] = d end
+  end
 end
 return reply

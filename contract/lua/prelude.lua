@@ -22,3 +22,26 @@ local function is_alive(deadline, now, ttl_ms)
   if tonumber(deadline) >= now then return true end
   return uptime_ms() < ttl_ms
 end
+
+-- Delayed tasks of the sorted sets `keys` due by `horizon` (ms) go back to the front of their
+-- lists, at most `limit` of them; a member is '<length of the list name>:<list><message>'. The
+-- latest due are moved first, so the earliest due ends at the very front and runs first.
+-- Returns how many moved, and whether more are due.
+local function promote_due(keys, horizon, limit)
+  local moved = 0
+  for _, key in ipairs(keys) do
+    if moved >= limit then return moved, true end
+    local due = redis.call('ZRANGE', key, horizon, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0,
+      limit - moved)
+    for _, member in ipairs(due) do
+      local n, at = string.match(member, '^(%d+):()')
+      if n then
+        local list = string.sub(member, at, at + tonumber(n) - 1)
+        redis.call('RPUSH', list, string.sub(member, at + tonumber(n)))
+      end
+      redis.call('ZREM', key, member)
+      moved = moved + 1
+    end
+  end
+  return moved, moved >= limit
+end

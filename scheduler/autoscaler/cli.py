@@ -146,7 +146,7 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
         watcher=ConfigWatcher(args.config, config),
         is_leader=is_leader,
         # A dry run changes nothing: no delayed task promoted, no dead worker's task given back.
-        upkeep=None if args.actuator == "dry-run" else Upkeep(client),
+        upkeep=None if args.actuator == "dry-run" else Upkeep(client, config.poll_interval_s),
     )
     try:
         if args.once:

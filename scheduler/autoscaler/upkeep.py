@@ -1,8 +1,9 @@
 """Delivery upkeep the controller runs every pass for its queues, while it leads.
 
-- promote: delayed tasks that are due go back to the front of their lists
-  (:func:`contract.delayed.promote`), so they move at their due time even when every worker of
-  the queue is at zero;
+- promote: delayed tasks due within the lead go back to the front of their lists
+  (:func:`contract.delayed.promote`, the lead :func:`contract.delayed.lead_ms` of the poll
+  interval, so the next pass never comes after a task is due), so they move at their due time
+  even when every worker of the queue is at zero;
 - recover: the held tasks of workers known dead go back to their lists
   (:func:`contract.held.sweep`).
 
@@ -37,16 +38,18 @@ class UpkeepResult(NamedTuple):
     """The tasks that failed this pass (``promote``, ``recover``)."""
 
 
-Promote = Callable[[Any, Sequence[str]], int]
+Promote = Callable[[Any, Sequence[str], int], int]
+"""``(client, queues, lead_ms)`` -> how many moved."""
 Recover = Callable[[Any], int]
 
 
-def _promote(client: Any, queues: Sequence[str]) -> int:
-    return delayed.promote(client, queues)
+def _promote(client: Any, queues: Sequence[str], lead_ms: int) -> int:
+    return delayed.promote(client, queues, lead_ms=lead_ms)
 
 
 def _recover(client: Any) -> int:
-    return sum(held.sweep(client, ttl_ms=SWEEP_TTL_MS).values())
+    swept = held.sweep(client, (), ttl_ms=SWEEP_TTL_MS, interval_s=0)
+    return sum(swept.recovered.values())
 
 
 @dataclass
@@ -54,13 +57,16 @@ class Upkeep:
     """Runs the upkeep against ``client``; ``promote`` and ``recover`` are the contract's."""
 
     client: Any
+    interval_s: float = 1.0
+    """The pause between two passes (the poll interval): it sets the promotion lead."""
     promote: Promote = _promote
     recover: Recover = _recover
     failing: dict[str, str] = field(default_factory=dict)
     """The tasks failing now, with the last error (logged when a task starts or stops failing)."""
 
     def run(self, queues: Sequence[str]) -> UpkeepResult:
-        promoted = self._attempt("promote", lambda: self.promote(self.client, queues))
+        lead = delayed.lead_ms(self.interval_s)
+        promoted = self._attempt("promote", lambda: self.promote(self.client, queues, lead))
         recovered = self._attempt("recover", lambda: self.recover(self.client))
         failed = tuple(name for name in ("promote", "recover") if name in self.failing)
         if promoted:

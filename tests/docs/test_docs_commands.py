@@ -26,7 +26,10 @@ NOT_RUN_HERE: dict[str, str] = {
         "a test of the suite itself (make test runs it); real workers for about 80 s"
     ),
     "make lint": "ruff, mypy and import-linter over the whole tree; CI runs it as its own step",
-    "make lock": "moves every dependency to its newest release over the network and runs the suite; tests/unit/test_lock.py checks the lock it writes",
+    "make lock": (
+        "moves every dependency to its newest release over the network and runs the suite; "
+        "tests/unit/test_lock.py checks the lock it writes"
+    ),
     "make e2e": E2E,
     "time make e2e": E2E,
     "time scripts/e2e-tools.sh": E2E,
@@ -39,6 +42,7 @@ NOT_RUN_HERE: dict[str, str] = {
     "python -m bench.run_all": BENCH,
     "python -m bench.worker_throughput": BENCH,
     "python -m bench.worker_throughput --variants shoal,plain --rounds 5": BENCH,
+    "python -m bench.worker_throughput --rounds 5": BENCH,
     "python -m bench.gevent_io": BENCH,
     "python -m bench.app_throughput": BENCH,
     "python -m bench.autoscaler_bench": BENCH,

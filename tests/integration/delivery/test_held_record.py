@@ -40,26 +40,19 @@ class Worker:
         lists = [
             held.ListRecord.of(self.inc, QUEUE, name) for name in reversed(PRIORITIES.lists(QUEUE))
         ]
-        self.layout = fetching.Layout(tuple(lists), (QUEUE,))
+        self.layout = fetching.Layout(tuple(lists))
         self.seq = 1
-        self.holding: dict[tuple[int, int], bytes] = {}
+        self.holding: dict[tuple[str, int], bytes] = {}
         held.join(client, self.inc, ttl_ms=TTL_MS, lists=lists)
 
     def sync(self, want: int, ops: list[fetching.Op]) -> fetching.Reply:
-        args = fetching.args(
-            self.inc,
-            ttl_ms=TTL_MS,
-            count=len(self.layout.lists),
-            want=want,
-            first_seq=self.seq,
-            ops=ops,
-        )
+        args = self.layout.args(self.inc, ttl_ms=TTL_MS, want=want, first_seq=self.seq, ops=ops)
         reply = fetching.parse(scripts.run(self.client, "fetch", self.layout.keys(), args))
         self.seq += len(reply.taken)
         for op in ops:
-            self.holding.pop((op.slot, op.seq), None)
+            self.holding = {k: v for k, v in self.holding.items() if k != (op.held_key, op.seq)}
         for t in reply.taken:
-            self.holding[(t.slot, t.seq)] = t.raw
+            self.holding[(self.layout.lists[t.slot - 1].held_key, t.seq)] = t.raw
         return reply
 
     def stage(self, index: int) -> None:
@@ -139,11 +132,12 @@ def test_a_late_settlement_of_a_recovered_message_changes_nothing(
     w.die()
     assert held.recover(r, w.inc) == 2
     t = taken[0]
+    record = w.layout.lists[t.slot - 1]
     member = delayed.member(QUEUE, t.raw)
     op = {
-        "ack": fetching.Ack(t.slot, t.seq),
-        "giveback": fetching.GiveBack(t.slot, t.seq),
-        "park": fetching.Park(t.slot, t.seq, 1, 0, member),
+        "ack": fetching.Ack(record.held_key, t.seq),
+        "giveback": fetching.GiveBack(record.held_key, t.seq, record.list_name),
+        "park": fetching.Park(record.held_key, t.seq, keys.delayed(QUEUE), 0, member),
     }[late]
     w.sync(0, [op])
     assert everywhere(r, [w]) == Counter(messages)
@@ -178,7 +172,13 @@ def test_promote_moves_what_is_due_once_earliest_first(r: redis.Redis) -> None:
     reply = w.sync(3, [])
     now = reply.now_ms
     ops: list[fetching.Op] = [
-        fetching.Park(t.slot, t.seq, 1, now + 50 * (3 - n), delayed.member(QUEUE, t.raw))
+        fetching.Park(
+            w.layout.lists[t.slot - 1].held_key,
+            t.seq,
+            keys.delayed(QUEUE),
+            now + 50 * (3 - n),
+            delayed.member(QUEUE, t.raw),
+        )
         for n, t in enumerate(reply.taken)
     ]
     w.sync(0, ops)
@@ -261,13 +261,36 @@ def _apply(
 
 
 def _settle(r: redis.Redis, w: Worker, action: str, n: int, acked: Counter[bytes]) -> fetching.Op:
-    (slot, seq), raw = sorted(w.holding.items())[n % len(w.holding)]
+    (held_key, seq), raw = sorted(w.holding.items())[n % len(w.holding)]
+    record = next(rec for rec in w.layout.lists if rec.held_key == held_key)
     if action == "giveback":
-        return fetching.GiveBack(slot, seq)
+        return fetching.GiveBack(held_key, seq, record.list_name)
     if action == "park":
-        member = delayed.member(w.layout.lists[slot - 1].list_name, raw)
-        return fetching.Park(slot, seq, 1, 0, member)
+        member = delayed.member(record.list_name, raw)
+        return fetching.Park(held_key, seq, keys.delayed(QUEUE), 0, member)
     # An ack counts only if the message was still this worker's to ack.
-    if r.hexists(w.layout.lists[slot - 1].held_key, seq):
+    if r.hexists(held_key, seq):
         acked[raw] += 1
-    return fetching.Ack(slot, seq)
+    return fetching.Ack(held_key, seq)
+
+
+def test_sweep_recovers_the_dead_and_promotes_what_is_due_for_a_process_holding_nothing(
+    r: redis.Redis,
+) -> None:
+    """What the autoscaler's loop calls while every worker is at zero."""
+    publish(r, 3)
+    w = Worker(r, "w")
+    reply = w.sync(3, [])
+    record = w.layout.lists[-1]
+    first = reply.taken[0]
+    park = fetching.Park(
+        record.held_key, first.seq, keys.delayed(QUEUE), reply.now_ms,
+        delayed.member(QUEUE, first.raw),
+    )  # fmt: skip
+    w.sync(0, [park])
+    assert held.sweep(r, [QUEUE], ttl_ms=TTL_MS, interval_s=1.0) == held.Swept({}, 1)
+    w.die()
+    swept = held.sweep(r, [QUEUE], ttl_ms=TTL_MS, interval_s=1.0)
+    assert swept == held.Swept({w.inc: 2}, 0)
+    assert sorted(r.lrange(QUEUE, 0, -1)) == [b"m0", b"m1", b"m2"]
+    assert census.read(r, [QUEUE])[QUEUE] == census.Holding(0, 0, 0, None)

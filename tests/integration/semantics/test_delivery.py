@@ -6,11 +6,13 @@ import base64
 import json
 import os
 import signal
+import time
 
 import pytest
 import redis
 from celery import Celery
 
+from contract import census
 from contract.priority import priority_lists
 from tests.support.procs import ProcessTracker, wait_for
 
@@ -29,25 +31,29 @@ def test_a_task_of_a_sigkilled_worker_runs_again_on_a_new_worker(
     stock_client: Celery,
     redis_client: redis.Redis,
 ) -> None:
-    env = {
-        **semantics_env,
-        "SHOAL_VISIBILITY_TIMEOUT_S": "6",
-        "SHOAL_TASK_TIME_LIMIT_S": "5",
-        "SHOAL_TASK_SOFT_TIME_LIMIT_S": "4",
-    }
+    env = {**semantics_env, "SHOAL_LIVENESS_TIMEOUT_S": "6"}
     first = procs.worker("kill", env=env, name="first")
     stock_client.send_task("tests.start_then_sleep", args=["t1", 3.0], queue="kill")
     wait_for(lambda: redis_client.llen(STARTS) == 1, timeout_s=90, message="the task to start")
     first.kill_group(signal.SIGKILL)
+    killed_at = time.monotonic()
     assert first.wait(10) is not None
-    assert redis_client.hlen("unacked") == 1  # the broker still holds the message
+    holding = census.read(redis_client, ["kill"])["kill"]
+    assert holding.held_live + holding.held_dead == 1  # Redis still holds the message
     assert _decoded(redis_client, DONE) == []
 
     procs.worker("kill", env=env, name="second")
+    wait_for(lambda: redis_client.llen(STARTS) == 2, timeout_s=90, message="the task again")
+    assert time.monotonic() - killed_at < 6 + 15  # the liveness timeout, not an hour
     wait_for(lambda: redis_client.llen(DONE) >= 1, timeout_s=90, message="the task to finish")
     assert _decoded(redis_client, STARTS) == ["t1", "t1"]
     assert _decoded(redis_client, DONE) == ["t1"]
-    wait_for(lambda: redis_client.hlen("unacked") == 0, timeout_s=30, message="the ack")
+    wait_for(
+        lambda: census.read(redis_client, ["kill"])["kill"][:2] == (0, 0),
+        timeout_s=30,
+        message="the ack",
+    )
+    assert redis_client.hlen("unacked") == 0
 
 
 def _queued_tags(client: redis.Redis, queue: str) -> list[str]:
@@ -55,14 +61,6 @@ def _queued_tags(client: redis.Redis, queue: str) -> list[str]:
     for key in priority_lists(queue):
         for raw in client.lrange(key, 0, -1):
             tags.append(json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0])
-    return tags
-
-
-def _unacked_tags(client: redis.Redis) -> list[str]:
-    tags = []
-    for raw in client.hvals("unacked"):
-        message = json.loads(raw)[0]
-        tags.append(json.loads(base64.b64decode(message["body"]))[0][0])
     return tags
 
 
@@ -87,7 +85,9 @@ def test_sigterm_during_a_burst_finishes_running_tasks_and_loses_none(
     starts, done = _decoded(redis_client, STARTS), _decoded(redis_client, DONE)
     assert sorted(starts) == sorted(done), "a task that started did not finish"
     assert len(done) == len(set(done))
-    left = _queued_tags(redis_client, "burst") + _unacked_tags(redis_client)
+    holding = census.read(redis_client, ["burst"])["burst"]
+    assert (holding.held_live, holding.held_dead, redis_client.hlen("unacked")) == (0, 0, 0)
+    left = _queued_tags(redis_client, "burst")
     assert len(done) + len(left) == total
     assert set(done) | set(left) == {str(i) for i in range(total)}
     assert len(done) < total  # the burst really was cut short

@@ -62,7 +62,10 @@ def test_five_per_second_holds_across_four_worker_processes(
     # And the limit is what the queue gets: the whole run averages near 5/s (a loaded CI machine
     # may stall a worker for a moment, so the floor is looser than the ceiling).
     rate = (len(times) - 1) / (times[-1] - times[0])
-    print(f"rate limit: busiest {window_s:.0f}s window {busiest} (ceiling {ceiling:.0f}), mean {rate:.2f}/s")
+    print(
+        f"rate limit: busiest {window_s:.0f}s window {busiest} (ceiling {ceiling:.0f}), "
+        f"mean {rate:.2f}/s"
+    )
     assert busiest <= 1.1 * ceiling, f"{busiest} completions in one {window_s:.0f}s window"
     assert 0.7 * 5.0 <= rate <= 1.1 * 5.0, f"mean rate {rate:.2f}/s"
     pids = {pid for _, pid, _ in stamps}

@@ -300,7 +300,8 @@ class Delivery:
         self.calls: list[tuple[str, tuple[str, ...]]] = []
         self.down = False
 
-    def promote(self, client: object, queues: Sequence[str]) -> int:
+    def promote(self, client: object, queues: Sequence[str], lead_ms: int) -> int:
+        assert lead_ms >= 2000  # at least the contract's least lead
         self.calls.append(("promote", tuple(queues)))
         if self.down:
             raise ConnectionError("Connection refused")

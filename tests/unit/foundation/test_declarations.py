@@ -73,6 +73,8 @@ WORKER_DEFAULTS = {
     "metrics_port": 9808,
     "health_port": 9809,
     "heartbeat_interval_s": 2.0,
+    "liveness_timeout_s": 20.0,
+    "park_threshold_s": 10.0,
     "sentry_dsn": None,
     "rate_limits": (),
     "priority_steps": (0, 3, 6, 9),
