@@ -136,8 +136,9 @@ def hire(client: redis.Redis, queues: list[str], workers: int) -> None:
     client.delete(keys.workers())
     for key in client.scan_iter(match=f"{keys.PREFIX}:worker:*", count=1000):
         client.delete(key)
-    for key in client.scan_iter(match=f"{keys.PREFIX}:held:*", count=1000):
-        client.delete(key)
+    for pattern in ("held", "holders"):
+        for key in client.scan_iter(match=f"{keys.PREFIX}:{pattern}:*", count=1000):
+            client.delete(key)
     pipe = client.pipeline(transaction=False)
     for w in range(workers):
         queue = queues[w % len(queues)]
@@ -146,6 +147,7 @@ def hire(client: redis.Redis, queues: list[str], workers: int) -> None:
         fields: dict[str | bytes, str | int] = dict(r.field() for r in records)
         pipe.hset(keys.worker(inc), mapping={"ttl_ms": 3_600_000, **fields})
         pipe.hset(records[0].held_key, "1", envelope(queue, time.time()))
+        pipe.hset(keys.holders(queue), inc, 1)  # as fetch.lua writes it after taking
         pipe.zadd(keys.workers(), {inc: int(time.time() * 1000) + 3_600_000})
     pipe.execute()
 

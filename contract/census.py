@@ -22,7 +22,12 @@ class Holding(NamedTuple):
 def call(queues: Sequence[str]) -> tuple[list[str], list[str]]:
     """The KEYS and ARGV of ``census.lua`` for ``queues`` (non-empty), for a caller that sends
     it with other commands (the autoscaler, in its observation's round trip)."""
-    return [keys.workers(), *(keys.delayed(q) for q in queues)], [keys.worker(""), *queues]
+    script_keys = [
+        keys.workers(),
+        *(keys.delayed(q) for q in queues),
+        *(keys.holders(q) for q in queues),
+    ]
+    return script_keys, [keys.worker(""), *queues]
 
 
 def parse(queues: Sequence[str], reply: Sequence[Any]) -> dict[str, Holding]:

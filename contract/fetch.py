@@ -72,6 +72,7 @@ class Layout:
             *(r.list_name for r in every),
             *(r.held_key for r in every),
             *(r.staging_key for r in every),
+            *(keys.holders(r.queue) for r in every),
         ]
 
     def args(

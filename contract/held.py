@@ -173,7 +173,9 @@ def recover(client: Any, incarnation: str, *, force: bool = False) -> int:
 
     ``force``: the worker itself gives back its whole record (clean shutdown) and counts as
     dead from now on."""
-    args: list[scripts.Arg] = [incarnation, "1" if force else "0", FORGET_AFTER_MS]
+    args: list[scripts.Arg] = [
+        incarnation, "1" if force else "0", FORGET_AFTER_MS, keys.holders(""),
+    ]  # fmt: skip
     moved = scripts.run(client, "recover", [keys.workers(), keys.worker(incarnation)], args)
     return int(moved)
 

@@ -20,6 +20,8 @@ Delivery (the formats are :mod:`contract.held` and :mod:`contract.delayed`):
   Redis time in ms until which it counts as alive.
 - ``shoal:worker:<incarnation>``: hash, what a worker process holds from which list.
 - ``shoal:held:<incarnation>:<list>``: hash, the messages a worker process took from ``<list>``.
+- ``shoal:holders:<queue>``: hash, incarnation -> how many messages of the queue it holds, so
+  the census reads one hash per queue instead of every worker's record.
 - ``shoal:staging:<incarnation>:<list>``: list, messages a blocking wait moved out of ``<list>``
   for that process, not yet taken into its held hash.
 - ``shoal:delayed:<queue>``: sorted set, tasks of ``<queue>`` due later, scored by due time (ms).
@@ -87,6 +89,12 @@ def held(incarnation: str, list_name: str) -> str:
 def staging(incarnation: str, list_name: str) -> str:
     """List: messages a blocking move took from ``list_name`` for one worker process."""
     return f"{PREFIX}:staging:{incarnation}:{list_name}"
+
+
+def holders(queue: str) -> str:
+    """Hash: incarnation -> messages of ``queue`` that worker process holds (kept by the fetch
+    and recovery scripts, read by the census)."""
+    return f"{PREFIX}:holders:{queue}"
 
 
 def delayed(queue: str) -> str:

@@ -1,7 +1,8 @@
 -- A worker process settles what it finished and takes the next messages, in one atomic step:
 -- a message is always in a queue's list, in this process's record, or in a delayed set.
 -- KEYS[1] the workers sorted set; then k lists in the order to take from (priority, then
--- fairness), their k held hashes, their k staging lists.
+-- fairness), their k held hashes, their k staging lists, the k holders hashes of their queues
+-- (this process's count per queue is written there after every call, for the census).
 -- ARGV[1] incarnation, ARGV[2] liveness timeout (ms), ARGV[3] k, ARGV[4] take from the first
 -- this many lists only (the others' staging lists are only emptied), ARGV[5] how many to take,
 -- ARGV[6] the first sequence number to give, ARGV[7] m, then m operations, each one of
@@ -58,6 +59,15 @@ end
 -- Staged messages beyond what was wanted go back to the front of their lists, oldest first.
 for i = 1, k do
   while redis.call('LMOVE', KEYS[1 + 2 * k + i], KEYS[1 + i], 'LEFT', 'RIGHT') do end
+end
+-- What this process holds per queue, for the census (the held hashes' lengths: never drifts).
+local held_per = {}
+for i = 1, k do
+  local holders = KEYS[1 + 3 * k + i]
+  held_per[holders] = (held_per[holders] or 0) + redis.call('HLEN', KEYS[1 + k + i])
+end
+for holders, n in pairs(held_per) do
+  if n > 0 then redis.call('HSET', holders, inc, n) else redis.call('HDEL', holders, inc) end
 end
 if out[2] == 0 then out[2] = got end
 return out

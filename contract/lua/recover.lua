@@ -5,6 +5,7 @@
 -- ARGV[3] forget after (ms): a record dead this long is deleted (until then, a message a blocking
 -- move put into its staging list late is still returned by a later recovery, at most one a
 -- second however many recoverers try).
+-- ARGV[4] the prefix of a queue's holders hash (the queue appended): this process's count goes.
 -- Reply: how many messages went back, or -1 when the process is alive.
 local inc, force, forget = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3])
 local now = now_ms()
@@ -24,6 +25,7 @@ for x = 1, #fields, 2 do
   if string.sub(name, 1, 5) == 'list:' then
     local src = string.sub(name, 6)
     local rec = cjson.decode(fields[x + 1])
+    redis.call('HDEL', ARGV[4] .. rec.queue, inc)
     -- Staging holds the newest (taken while the list was empty): it goes back first, so the
     -- held messages, taken earlier, end at the very front; among those the lowest sequence
     -- number (the first taken) is consumed first.

@@ -38,8 +38,8 @@ def take(client: redis.Redis, queue: str, name: str, count: int) -> str:
     inc = held.new_incarnation(name)
     lists = [held.ListRecord.of(inc, queue, n) for n in reversed(PRIORITIES.lists(queue))]
     held.join(client, inc, ttl_ms=TTL_MS, lists=lists)
-    layout = fetching.Layout(tuple(lists), (queue,))
-    args = fetching.args(inc, ttl_ms=TTL_MS, count=len(lists), want=count, first_seq=1, ops=[])
+    layout = fetching.Layout(tuple(lists))
+    args = layout.args(inc, ttl_ms=TTL_MS, want=count, first_seq=1, ops=[])
     reply = fetching.parse(scripts.run(client, "fetch", layout.keys(), args))
     assert len(reply.taken) == count
     return inc

@@ -80,6 +80,23 @@ def everywhere(client: redis.Redis, workers: list[Worker]) -> Counter[bytes]:
     return seen
 
 
+def census_by_hand(client: redis.Redis, workers: list[Worker]) -> tuple[int, int]:
+    """(held by live, held by dead) read record by record: a live process's messages in its held
+    hashes (its staging list is taken at its next fetch, within milliseconds), a dead one's in
+    its held hashes and staging lists, until recovery."""
+    seconds, micros = client.time()
+    now = seconds * 1000 + micros // 1000
+    live = dead = 0
+    for w in workers:
+        deadline = client.zscore(keys.workers(), w.inc)
+        held_n = sum(client.hlen(record.held_key) for record in w.layout.lists)
+        if deadline is not None and deadline >= now:
+            live += held_n
+        else:
+            dead += held_n + sum(client.llen(record.staging_key) for record in w.layout.lists)
+    return live, dead
+
+
 def publish(client: redis.Redis, n: int, start: int = 0, priority: int = 0) -> list[bytes]:
     messages = [f"m{i}".encode() for i in range(start, start + n)]
     for m in messages:
@@ -218,6 +235,9 @@ def test_no_interleaving_loses_or_duplicates_a_message(r: redis.Redis, steps: li
     for action, who, n in steps:
         counter = _apply(r, workers[who], action, n, counter, published, acked)
         assert everywhere(r, workers) + acked == published
+        # The census (per-queue holder counts kept by the scripts) agrees with the records.
+        holding = census.read(r, [QUEUE])[QUEUE]
+        assert (holding.held_live, holding.held_dead) == census_by_hand(r, workers)
     # In the end every worker dies: recovery leaves nothing in any record.
     for w in workers:
         w.die()
