@@ -60,8 +60,15 @@ def test_shoal_keeps_a_message_taken_by_a_worker_killed_before_it_read_it(
     env = {**aof_env, "SHOAL_LIVENESS_TIMEOUT_S": "6"}
     first = procs.worker(QUEUE, env=env, name="first")
     _stop_then_publish_then_kill(first, aof_client, aof_celery, "blmove")
-    holding = census.read(aof_client, [QUEUE])[QUEUE]
-    assert holding.held_live + holding.held_dead == 1  # in the dead worker's record
+    # In the killed worker's staging list: the census counts it as held by a dead worker once
+    # the worker's deadline passes (a live worker's staged message is counted from its next
+    # fetch, milliseconds later; this one was stopped before it could fetch).
+    wait_for(
+        lambda: census.read(aof_client, [QUEUE])[QUEUE][:2] == (0, 1),
+        timeout_s=30,
+        message="the census to count the dead worker's message",
+    )
+    assert aof_client.llen(QUEUE) == 0  # nobody recovered it yet: no worker runs
 
     procs.worker(QUEUE, env=env, name="second")
     wait_for(lambda: "x" in done_tags(record_file), timeout_s=90, message="the task to run")
