@@ -6,9 +6,14 @@ entrypoint is ``shoal``, run here as ``python -m shoal``), the container's envir
 values, ``fieldRef``, ``configMapKeyRef``, ``secretKeyRef``, ``envFrom``) and its ConfigMap/Secret/
 emptyDir volumes written to a folder per pod (paths under a ``mountPath`` in args and env are
 rewritten to that folder). Like the kubelet it sets ``HOSTNAME`` to the pod name. When the pod goes
-away (deleted, scaled in) the process gets SIGTERM and, after the pod's
-``terminationGracePeriodSeconds``, SIGKILL to its process group. A process that exits while its pod
-still exists is restarted (restartPolicy Always) and counted.
+away (deleted, scaled in) the process gets SIGTERM and, after the grace period of the deletion
+(the pod's ``deletionGracePeriodSeconds`` when the runner first sees it terminating, else its
+``terminationGracePeriodSeconds``), SIGKILL to its process group. A deletion with grace period 0
+(``kubectl delete --grace-period=0 --force``, or the API's ``gracePeriodSeconds=0``) removes the
+pod from the API at once, with no terminating state to poll: a watch catches it and the process
+group gets SIGKILL at once, with no SIGTERM (the kubelet would still send SIGTERM and wait its
+2-s minimum; the runner plays the harsher case, an OOM kill or a lost node). A process that exits
+while its pod still exists is restarted (restartPolicy Always) and counted.
 
 Per component hooks adapt what a pod would get from the cluster and a laptop cannot: free ports
 instead of fixed ones, and for the autoscaler a kubeconfig holding a token of the pod's
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.procs import Proc
@@ -42,6 +48,11 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 Hook = Callable[[Any, list[str], dict[str, str], Path], tuple[list[str], dict[str, str]]]
 # file_filter(pod_name, file_name, text) -> text: adapts a mounted file (e.g. fixed ports).
 FileFilter = Callable[[str, str, str], str]
+
+VANISHED_GRACE_S = 1.0
+"""A pod gone from the list is terminated this long after the runner first missed it, when the
+watch has not reported its deletion (and with it the deletion's grace period) by then."""
+WATCH_TIMEOUT_S = 10
 
 
 @dataclass
@@ -86,20 +97,32 @@ class PodRunner:
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _watch_thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _term_lock: threading.Lock = field(default_factory=threading.Lock)
     _last_refresh: float = 0.0
+    # pod uid -> the grace period of its deletion, as first seen (a later forced deletion, like
+    # kwok's removal of a terminating pod, does not shorten what the deleter asked for).
+    _deletion_grace_s: dict[str, float] = field(default_factory=dict)
+    _missing_since: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._loop, name="podrunner", daemon=True)
         self._thread.start()
+        self._watch_thread = threading.Thread(
+            target=self._watch_loop, name="podrunner-watch", daemon=True
+        )
+        self._watch_thread.start()
 
     def stop(self) -> None:
         """Stop watching, SIGTERM every process, SIGKILL what is left after a short grace."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)
+        if self._watch_thread is not None:
+            self._watch_thread.join(WATCH_TIMEOUT_S + 5)
         with self._lock:
             pods = list(self.running.values())
             self.running.clear()
@@ -162,6 +185,48 @@ class PodRunner:
                 log.warning("pod runner tick failed: %r", exc)
             self._stop.wait(self.poll_interval_s)
 
+    def _watch_loop(self) -> None:
+        """Deletions as they happen: a pod deleted with grace period 0 is never seen
+        terminating by a poll, only its DELETED event carries the grace period."""
+        version: str | None = None
+        while not self._stop.is_set():
+            stream = k8s_watch.Watch()
+            try:
+                for event in stream.stream(
+                    self.api.list_namespaced_pod,
+                    self.namespace,
+                    label_selector=self.label_selector,
+                    resource_version=version,
+                    timeout_seconds=WATCH_TIMEOUT_S,
+                ):
+                    pod = event["object"]
+                    version = pod.metadata.resource_version
+                    self._note_deletion(pod)
+                    if self._stop.is_set():
+                        break
+            except ApiException as exc:
+                if exc.status == 410:  # too old: start again from now
+                    version = None
+                else:
+                    self.errors.append(repr(exc))
+                    self._stop.wait(1)
+            except Exception as exc:  # the API may be briefly unavailable
+                self.errors.append(repr(exc))
+                self._stop.wait(1)
+            finally:
+                stream.stop()
+
+    def _note_deletion(self, pod: Any) -> None:
+        meta = pod.metadata
+        if meta.deletion_timestamp is None:
+            return
+        grace = meta.deletion_grace_period_seconds
+        with self._lock:
+            self._deletion_grace_s.setdefault(meta.uid, float(grace or 0))
+            local = self.running.get(meta.uid)
+        if local is not None:
+            self._terminate(local, time.monotonic())
+
     def _tick(self) -> None:
         pods = self.api.list_namespaced_pod(
             self.namespace, label_selector=self.label_selector
@@ -179,8 +244,10 @@ class PodRunner:
                         local.pod, local.pod.spec.containers[0], self.workdir / local.name
                     )
         for uid, local in list(self.running.items()):
-            if uid not in seen:
-                self._terminate(local, now)
+            if uid not in seen and local.kill_at is None:
+                missing = self._missing_since.setdefault(uid, now)
+                if now - missing >= VANISHED_GRACE_S:
+                    self._terminate(local, now)
             if local.kill_at is not None:
                 self._reap(uid, local, now)
 
@@ -191,17 +258,32 @@ class PodRunner:
             if not terminating and pod.status.phase == "Running":
                 self._launch(pod)
         elif terminating:
-            self._terminate(local, now)
+            self._note_deletion(pod)
         elif local.crashed or local.kill_at is not None or local.proc.alive():
             return
         elif now - local.started_at > 2.0:
             self._restart(local, pod)
 
     def _terminate(self, local: LocalPod, now: float) -> None:
-        if local.kill_at is None:
-            local.kill_at = now + local.grace_s
+        """SIGTERM now and SIGKILL after the deletion's grace period; at once for grace 0. A
+        shorter grace period seen later brings the SIGKILL forward, as the kubelet does."""
+        with self._lock:
+            grace_s = self._deletion_grace_s.get(local.uid, local.grace_s)
+        with self._term_lock:
+            kill_at = now + grace_s
+            if local.kill_at is not None and kill_at >= local.kill_at:
+                return
+            first = local.kill_at is None
+            local.kill_at = kill_at
+        if grace_s <= 0:
+            local.proc.kill_group(signal.SIGKILL)
+            local.proc.wait(5)  # reaped before the loop's own deadline check could kill again
+            self._event("kill", local, "grace period 0")
+        elif first:
             local.proc.signal(signal.SIGTERM)
-            self._event("term", local, f"grace {local.grace_s:.0f}s")
+            self._event("term", local, f"grace {grace_s:.0f}s")
+        else:
+            self._event("term", local, f"grace shortened to {grace_s:.0f}s")
 
     def _reap(self, uid: str, local: LocalPod, now: float) -> None:
         if local.proc.alive() and local.kill_at is not None and now >= local.kill_at:
