@@ -110,13 +110,6 @@ def check_tasks(app: Celery, settings: WorkerSettings) -> list[str]:
                 f"task {name}: serializer {serializer!r}: shoal workers run JSON only, and "
                 "forcing JSON would change what the task publishes; use 'json'"
             )
-        hard = getattr(task, "time_limit", None)
-        if hard is not None and float(hard) >= settings.visibility_timeout_s:
-            raise Refused(
-                f"task {name}: time_limit {hard!r} is not below the visibility timeout "
-                f"{settings.visibility_timeout_s:g} s (SHOAL_VISIBILITY_TIMEOUT_S): Redis would"
-                " hand it to a second worker while it runs"
-            )
         if getattr(task, "acks_late", True) is False:
             lines.append(
                 f"task {name}: acks_late=False on the task itself is kept: at most once, a "

@@ -39,8 +39,8 @@ GUARANTEES: dict[str, str] = {
 """Celery settings the platform decides (with the reason given in the WARNING line)."""
 
 TRANSPORT_WHY: dict[str, str] = {
-    "visibility_timeout": "one value for every worker on this Redis, above the hard time limit "
-    "(SHOAL_VISIBILITY_TIMEOUT_S); kombu's restore sweep uses the smallest",
+    "visibility_timeout": "one value for every worker on this Redis (SHOAL_VISIBILITY_TIMEOUT_S): "
+    "kombu restores what a stock worker left in its unacked hash after the smallest",
     "priority_steps": "the priority lists every shoal part reads (SHOAL_PRIORITY_STEPS)",
     "sep": "the priority lists every shoal part reads (SHOAL_PRIORITY_SEP)",
     "unacked_restore_throttle": "a dead worker's tasks are restored within seconds",

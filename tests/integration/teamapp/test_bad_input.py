@@ -21,10 +21,6 @@ TEAM_MODULES = {
         "from celery import Celery\napp = Celery('pickly')\n"
         "app.conf.update(task_serializer='pickle', accept_content=['pickle', 'json'])\n"
     ),
-    "longtasks.py": (
-        "from celery import Celery\napp = Celery('longtasks')\n"
-        "@app.task(time_limit=7200)\ndef export():\n    pass\n"
-    ),
 }
 
 CASES = [
@@ -57,13 +53,6 @@ CASES = [
         "shoal worker: cannot run --app pickly: task_serializer 'pickle' (the app's): shoal "
         "workers run JSON only, and forcing JSON would change what your tasks publish and "
         "store; use 'json'",
-    ),
-    (
-        ["--app", "longtasks"],
-        {},
-        "shoal worker: cannot run --app longtasks: task longtasks.export: time_limit 7200 is "
-        "not below the visibility timeout 3600 s (SHOAL_VISIBILITY_TIMEOUT_S): Redis would "
-        "hand it to a second worker while it runs",
     ),
     (
         ["--app", "proj", "--imports", "orders.nosuch"],
