@@ -10,9 +10,9 @@ processes' lifetimes, sampled every 0.1 s from /proc; the issue measured about 2
 spent waiting for 4 such tasks and asks for at most 40.
 
 ``cooldownSeconds: 3`` keeps the replica through the moment between promotion (2 s before the
-due time) and the start, while the stock worker holds the task for its ETA: Celery counts such
-a task as scheduled, not reserved, so the workers' in-flight accounting does not see it. With
-the delivery branch's held record (``held_live``) the cooldown can be 0.
+due time) and the start. The parking itself is the worker's (``fetch.lua``), tested in
+``tests/integration/delivery/test_delayed.py``; ``tests/e2e/test_delivery.py`` runs the whole
+path (a real worker parks, the queue goes to zero on Kubernetes and is woken).
 """
 
 from __future__ import annotations
