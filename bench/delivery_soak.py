@@ -144,11 +144,13 @@ def verdicts(data: dict[str, Any]) -> list[str]:
         ok = (
             row["lost"] == 0
             and row["not_restarted"] == 0
+            and row.get("started_twice_unheld", 0) == 0
             and (row["restart_max_s"] is None or row["restart_max_s"] <= RESTART_AIM_S)
         )
         lines.append(
             f"{'PASS' if ok else 'FAIL'}: kills {row['pool']}/{row['kill_mode']}: "
             f"{row['kills']} kills, {row['lost']} lost, {row['done_twice']} completed twice, "
+            f"{row.get('started_twice_unheld', 0)} run twice while a live worker held them, "
             f"restart median {row['restart_median_s']} s max {row['restart_max_s']} s"
         )
     for row in sections.get("restart", []):

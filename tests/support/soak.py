@@ -65,6 +65,9 @@ class SoakReport:
     lost: list[str] = field(default_factory=list)
     done_twice: int = 0
     started_twice: int = 0
+    started_twice_unheld: int = 0
+    """Tasks started more than once that no victim held when it was killed: a task run again
+    while a live worker held it (must be 0)."""
     kills: list[Kill] = field(default_factory=list)
     drain_s: float = 0.0
 
@@ -95,6 +98,7 @@ class SoakReport:
             "lost": len(self.lost),
             "done_twice": self.done_twice,
             "started_twice": self.started_twice,
+            "started_twice_unheld": self.started_twice_unheld,
             "held_at_kills": self.held_at_kills,
             "held_again_by_a_later_kill": sum(len(k.held_again) for k in self.kills),
             "not_restarted": len(self.not_restarted),
@@ -224,6 +228,10 @@ def _count(report: SoakReport, record_file: Path) -> None:
     report.done_once = sum(1 for t in everything if done[t] == 1)
     report.done_twice = sum(1 for t in everything if done[t] > 1)
     report.started_twice = sum(1 for t in everything if starts[t] > 1)
+    held_by_victims = {t for k in report.kills for t in k.held}
+    report.started_twice_unheld = sum(
+        1 for t in everything if starts[t] > 1 and t not in held_by_victims
+    )
     for n, k in enumerate(report.kills):
         wanted = set(k.held)
         for kind, tag, _, at in seen:

@@ -42,4 +42,5 @@ def test_a_kill_loop_loses_no_task_and_restarts_what_the_dead_held(
     assert report.lost == [], summary
     assert report.held_at_kills > 0, "no kill landed while the worker held tasks"
     assert report.not_restarted == [], summary
+    assert report.started_twice_unheld == 0, summary  # nothing a live worker held ran twice
     assert max(report.restart_delays_s) < RESTART_LIMIT_S, summary
