@@ -16,21 +16,24 @@ LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 class BeatMetrics:
+    """Labelled by ``source`` (file, app, database), not by entry: a database may hold
+    100,000 rows. Which entry fired is in the log and in ``shoal:beat:entry:<name>``."""
+
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.fired = Counter(
-            "shoal_beat_ticks_fired_total", "Ticks this replica published", ["entry"],
+            "shoal_beat_ticks_fired_total", "Ticks this replica published", ["source"],
             registry=registry,
         )  # fmt: skip
         self.refused = Counter(
             "shoal_beat_duplicate_ticks_refused_total",
             "Ticks this replica tried to fire that the fence refused (already claimed)",
-            ["entry"],
+            ["source"],
             registry=registry,
         )
         self.skipped = Counter(
             "shoal_beat_ticks_skipped_total",
             "Due ticks not fired: catch-up policy or past startingDeadlineSeconds",
-            ["entry"],
+            ["source"],
             registry=registry,
         )
         self.lateness = Histogram(
@@ -43,7 +46,7 @@ class BeatMetrics:
             registry=registry,
         )
         self.entries = Gauge(
-            "shoal_beat_entries", "Entries in the loaded schedules file", registry=registry
+            "shoal_beat_entries", "Entries in force, from every source", registry=registry
         )
         self.reload_errors = Counter(
             "shoal_beat_reload_errors_total", "Reloads refused (bad file)", registry=registry
@@ -52,6 +55,26 @@ class BeatMetrics:
             "shoal_beat_condition_errors_total", "`when` conditions that raised", ["entry"],
             registry=registry,
         )  # fmt: skip
+        self.bad_rows = Gauge(
+            "shoal_beat_rows_skipped", "Database rows skipped now (a bad field)", registry=registry
+        )
+        self.bad_rows_total = Counter(
+            "shoal_beat_bad_rows_total",
+            "Database rows found bad (each time a row is read with a bad field), by field",
+            ["field"],
+            registry=registry,
+        )
+        self.database_errors = Counter(
+            "shoal_beat_database_errors_total",
+            "Reads or writes of django-celery-beat's tables that failed (retried)",
+            ["op"],
+            registry=registry,
+        )
+        self.database_writes = Counter(
+            "shoal_beat_database_runs_written_total",
+            "Rows updated with their runs (last_run_at, total_run_count, one-offs disabled)",
+            registry=registry,
+        )
 
 
 def monitor_config(entry: Entry) -> dict[str, Any] | None:

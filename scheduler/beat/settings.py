@@ -24,7 +24,11 @@ class BeatSettingsError(ValueError):
 
 @dataclass(frozen=True)
 class BeatSettings:
-    schedules_path: Path
+    schedules_path: Path | None = None
+    """``--schedules``: the schedules file (None: none)."""
+    app: str | None = None
+    """``--app`` / ``SHOAL_APP``: the team's Celery app, as ``celery -A`` names it; its
+    ``beat_schedule`` (or django-celery-beat's tables) are scheduled beside the file."""
     redis: RedisSettings = field(default_factory=RedisSettings)
     """The broker the tasks go to and where the beat keeps its state."""
     priorities: Priorities = field(default_factory=Priorities)
@@ -36,7 +40,8 @@ class BeatSettings:
     metrics_port: int = DEFAULT_METRICS_PORT
     """0 turns the metrics endpoint off."""
     reload_interval_s: float = 1.0
-    """How often the schedules file is checked for changes."""
+    """How often the sources are checked for changes (the file's stamp, the database's
+    change marker)."""
     max_sleep_s: float = 1.0
     sentry_dsn: str | None = field(default=None, repr=False)
     """SHOAL_SENTRY_DSN (or SHOAL_SENTRY_DSN_FILE): Sentry Crons check-ins per entry when set."""
@@ -49,3 +54,5 @@ class BeatSettings:
             raise BeatSettingsError(f"--metrics-port: must be 0-65535, got {self.metrics_port}")
         if self.reload_interval_s <= 0:
             raise BeatSettingsError("reload_interval_s must be > 0")
+        if self.schedules_path is None and not self.app:
+            raise BeatSettingsError("give --schedules FILE, --app APP (SHOAL_APP) or both")

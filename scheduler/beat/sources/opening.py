@@ -1,0 +1,96 @@
+"""Opening a beat's sources from its settings: the file, and the app with its scheduler.
+
+``--app`` loads the team's app as ``celery -A`` does (:func:`contract.teamapp.load_app`) and
+imports its task modules as ``celery beat`` does, so task-level options and routes apply. When
+the app's ``beat_scheduler`` is django-celery-beat's ``DatabaseScheduler`` (or ``django``),
+the tables are the source and the ``beat_schedule`` is synced into them; any other scheduler
+is not used, and the log says so once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from scheduler.beat.metrics import BeatMetrics
+from scheduler.beat.sources import Source
+from scheduler.beat.sources.catalog import Catalog
+from scheduler.beat.sources.file import FileSource
+from scheduler.beat.spec import SpecError
+
+log = logging.getLogger("shoal.beat")
+STOCK_SCHEDULERS = ("celery.beat:PersistentScheduler", "celery.beat.PersistentScheduler")
+
+
+def uses_database(app: Any) -> bool:
+    """Whether the app's ``beat_scheduler`` is django-celery-beat's database scheduler."""
+    scheduler = app.conf.beat_scheduler
+    if not scheduler or scheduler in STOCK_SCHEDULERS:
+        return False
+    if scheduler == "django":
+        return True
+    try:
+        from django_celery_beat.utils import is_database_scheduler
+    except ImportError:
+        return False
+    try:
+        return bool(is_database_scheduler(scheduler))
+    except Exception:  # an import error of a scheduler this beat does not run
+        return False
+
+
+def load_team_app(spec: str, env: Mapping[str, str]) -> Any:
+    """The app, its task modules imported (``celery beat`` does the same at start)."""
+    from contract.teamapp import load_app
+
+    app = load_app(spec, env=env)
+    try:
+        app.loader.import_default_modules()
+    except Exception as exc:  # the team's task modules: whatever they raise, one line
+        raise SpecError(f"--app {spec}", None, f"importing the task modules: {exc}") from None
+    serializer = app.conf.task_serializer
+    if serializer != "json":
+        log.warning("the app's task_serializer is %r; shoal beat publishes JSON", serializer)
+    return app
+
+
+def app_sources(app: Any, spec: str, metrics: BeatMetrics, *, check: bool) -> list[Source]:
+    from scheduler.beat.sources.app import AppSource, app_zone
+
+    zone_name = app_zone(app)
+    if not uses_database(app):
+        scheduler = app.conf.beat_scheduler
+        if scheduler and scheduler not in STOCK_SCHEDULERS:
+            log.warning("the app's beat_scheduler %r is not used: shoal beat reads the app's "
+                        "beat_schedule and fences each tick in Redis", scheduler)  # fmt: skip
+        return [AppSource(app, spec)]
+    from scheduler.beat.sources.database import DatabaseSource
+    from scheduler.beat.sources.db_sync import sync_beat_schedule
+
+    if check:  # read-only: the beat_schedule as it will be synced, beside the other rows
+        names = frozenset(dict(app.conf.beat_schedule or {}))
+        return [AppSource(app, spec), DatabaseSource(app, metrics, app_zone=zone_name,
+                                                     overlaid=names)]  # fmt: skip
+    sync_beat_schedule(app, spec)
+    return [DatabaseSource(app, metrics, app_zone=zone_name)]
+
+
+def open_catalog(
+    *,
+    schedules_path: Path | None,
+    app_spec: str | None,
+    metrics: BeatMetrics,
+    env: Mapping[str, str] | None = None,
+    check: bool = False,
+) -> Catalog:
+    """The sources of one beat; raises ``SpecError`` (or the app loader's error), one line."""
+    sources: list[Source] = []
+    if schedules_path is not None:
+        sources.append(FileSource(schedules_path, metrics))
+    if app_spec:
+        app = load_team_app(app_spec, os.environ if env is None else env)
+        sources += app_sources(app, app_spec, metrics, check=check)
+    return Catalog(sources)
