@@ -288,9 +288,9 @@ class Beat:
 
     def _fired(self, entry: Entry, claim: Claim, published: datetime, *, quiet: bool) -> None:
         tick = _from_ms(claim.tick_ms)
-        lateness = (published - tick).total_seconds()
+        lateness = max((published - tick).total_seconds(), 0.0)  # ticks are whole milliseconds
         self._by_source[entry.source][0].inc()
-        self.metrics.lateness.observe(max(lateness, 0.0))
+        self.metrics.lateness.observe(lateness)
         self.sentry.fired(entry)
         self.catalog.fired(entry, tick, published)
         if quiet:

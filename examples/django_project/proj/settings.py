@@ -75,6 +75,11 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://localho
 CELERY_TIMEZONE = "Europe/Berlin"
 CELERY_TASK_TIME_LIMIT = 1800
 CELERY_TASK_ROUTES = {"orders.tasks.send_daily_email": {"queue": "emails"}}
+# django-celery-beat's tables are the schedule (edited in the admin); CELERY_BEAT_SCHEDULE is
+# synced into them at the beat's start. The variable lets a test run the plain scheduler.
+CELERY_BEAT_SCHEDULER = os.environ.get(
+    "CELERY_BEAT_SCHEDULER", "django_celery_beat.schedulers:DatabaseScheduler"
+)
 CELERY_BEAT_SCHEDULE = {
     "daily-email": {
         "task": "orders.tasks.send_daily_email",

@@ -111,6 +111,7 @@ class DatabaseReader:
         sql = f"SELECT {self.task_columns} FROM {self.task_table}"
         if where:
             sql += f" WHERE {where}"
+        sql += f" ORDER BY {self.column['id']}"
         return [self._task(raw) for raw in self._rows(sql, params)]
 
     def changed_since(self, since: datetime) -> list[TaskRow]:

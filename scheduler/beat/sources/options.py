@@ -60,6 +60,12 @@ def _task_options(app: Any, task: str, args: Sequence[Any], kwargs: Mapping[str,
     task_type = app.tasks.get(task)
     if task_type is None:
         return None, options
+    check = getattr(task_type, "__header__", None) if task_type.typing else None
+    if check is not None:  # Celery refuses to publish such a call at every tick; say it once
+        try:
+            check(*args, **kwargs)
+        except TypeError as exc:
+            raise OptionError("args", f"do not fit the task: {exc}") from None
     own = {k: v for k, v in task_type._get_exec_options().items() if v is not None}
     merged = dict(own, **options)
     merged.setdefault("ignore_result", task_type.ignore_result)

@@ -48,6 +48,11 @@ def app() -> Celery:
     app = Celery("team", set_as_current=False)
     app.conf.timezone = "Europe/Berlin"
     app.conf.task_routes = {"orders.tasks.send_daily_email": {"queue": "emails"}}
+
+    @app.task(name="orders.tasks.touch")
+    def touch(reference: str) -> None:
+        return None
+
     return app
 
 
@@ -149,6 +154,7 @@ def test_options_and_json_columns(app: Celery) -> None:
         ({"priority": 300}, "priority"),
         ({"exchange": "ex", "routing_key": "rk"}, "exchange"),
         ({"name": ""}, "name"),
+        ({"task": "orders.tasks.touch", "kwargs": '{"k": 1}'}, "args"),  # Celery would refuse
     ],
 )
 def test_a_bad_row_names_its_id_name_and_field(
