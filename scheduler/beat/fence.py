@@ -12,6 +12,7 @@ in one round trip, :data:`CLAIMS_PER_SCRIPT` per script call.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,14 +86,15 @@ class Fence:
         pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(claims), CLAIMS_PER_SCRIPT):
             keys: list[str] = []
-            args: list[Any] = []
+            meta: list[list[Any]] = []
+            payloads: list[str] = []
             for c in claims[start : start + CLAIMS_PER_SCRIPT]:
                 keys.append(entry_key(c.name))
                 keys.extend(m.list_name for m in c.messages)
-                args += (len(c.messages), c.tick_ms, c.now_ms)
-                args += ("" if c.next_due_ms is None else c.next_due_ms, c.mode, c.token)
-                args.extend(m.payload for m in c.messages)
-            self._script(keys=keys, args=args, client=pipe)
+                payloads.extend(m.payload for m in c.messages)
+                due = "" if c.next_due_ms is None else str(c.next_due_ms)
+                meta.append([len(c.messages), str(c.tick_ms), str(c.now_ms), due, c.mode, c.token])
+            self._script(keys=keys, args=[json.dumps(meta), *payloads], client=pipe)
         out: list[Outcome] = []
         for replies in pipe.execute():
             out.extend(_OUTCOMES[int(r)] for r in replies)

@@ -127,8 +127,26 @@ def envelope(
     the time limits, ``ignore_result``, Celery's own ``argsrepr``/``kwargsrepr`` and the custom
     headers, which go after the standard ones as Celery merges them.
     """
-    opts = sig.options
     expires, expiration = _expiry(now, expires_s, expires_at)
+    message = message_dict(
+        sig, tid=tid, headers=headers, chain=chain, expires=expires, expiration=expiration,
+        tag=delivery_tag(),
+    )  # fmt: skip
+    return Outgoing(priorities.list_for(sig.queue, sig.priority), json.dumps(message), tid)
+
+
+def message_dict(
+    sig: Signature,
+    *,
+    tid: str,
+    headers: dict[str, Any],
+    chain: list[dict[str, Any]] | None,
+    expires: str | None,
+    expiration: str | None,
+    tag: str,
+) -> dict[str, Any]:
+    """The message as a dict (``envelope`` serializes it; :mod:`.template` compiles it)."""
+    opts = sig.options
     all_headers: dict[str, Any] = {
         "lang": "py",
         "task": sig.task,
@@ -164,18 +182,17 @@ def envelope(
         },
         "priority": sig.priority or 0,
         "body_encoding": "base64",
-        "delivery_tag": delivery_tag(),
+        "delivery_tag": tag,
     }
     if expiration is not None:
         properties["expiration"] = expiration
-    message = {
+    return {
         "body": _body(sig, chain),
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": all_headers,
         "properties": properties,
     }
-    return Outgoing(priorities.list_for(sig.queue, sig.priority), json.dumps(message), tid)
 
 
 def build(
