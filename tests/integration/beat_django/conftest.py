@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.beat_django.support import DB_TABLES, migrate, project_env
+from tests.support.django_project import DB_TABLES, migrate, project_env
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.integration.beat.support import published, write_schedules
-from tests.integration.beat_django.support import PLAIN_SCHEDULER, orm
+from tests.support.django_project import PLAIN_SCHEDULER, orm
 from tests.support.procs import shoal_argv
 from tests.support.tools import ROOT
 

@@ -21,7 +21,7 @@ import redis
 
 from tests.integration.beat.support import Published, log_text, published
 from tests.integration.beat.test_app_messages import comparable
-from tests.integration.beat_django.support import orm
+from tests.support.django_project import orm
 from tests.support.ports import free_port
 from tests.support.procs import Proc, ProcessTracker, shoal_argv, wait_for
 from tests.support.tools import ROOT
