@@ -3,11 +3,11 @@
 Start: the app's ``beat_schedule`` is synced into the table (:mod:`.db_sync`), then every row
 is read once. Then, each poll (every second), one query reads django-celery-beat's change
 marker (``PeriodicTasks.last_update``, bumped by every admin or ORM save). Only when it moved
-are rows read again, and only these: rows saved since the last read (``date_changed``, with a
-minute's margin for slow transactions), rows using a schedule row that changed, and the ids
-when the count says rows were deleted. A row is parsed again only when its definition
-changed. Every five minutes everything is read, as django-celery-beat does, for writes that
-bypass ``save()``.
+(and for :data:`RECHECK_S` after) are rows read again, and only these: rows saved since the
+last read (``date_changed``, with a minute's margin for slow transactions), rows using a
+schedule row that changed, and the ids when the count says rows were deleted. A row is parsed
+again only when its definition changed. Every five minutes everything is read, as
+django-celery-beat does, for writes that bypass ``save()``.
 
 A bad row (a crontab field Celery rejects, an unknown time zone, args that are not JSON, a
 name another source uses ...) is skipped with one log line naming the row and the field and
@@ -41,6 +41,10 @@ from scheduler.beat.spec import Entry
 log = logging.getLogger("shoal.beat")
 FULL_READ_EVERY_S = 300.0
 """django-celery-beat's ``SCHEDULE_SYNC_MAX_INTERVAL``."""
+RECHECK_S = 5.0
+"""After the marker moves, rows are read again each poll for this long: django-celery-beat
+bumps the marker before the row's own save, so outside a transaction the marker can be seen
+before the row is."""
 SAVE_MARGIN = timedelta(seconds=60)
 """Rows saved this long before the newest ``date_changed`` seen are read again (a transaction
 that commits late carries an older ``date_changed``)."""
@@ -82,6 +86,7 @@ class DatabaseSource:
         self.marker: datetime | None = None
         self.since: datetime | None = None
         self._full_at = 0.0
+        self._recheck_until = 0.0
         self._failures = 0
         self._writing = False
         self.overlaid = overlaid
@@ -137,7 +142,10 @@ class DatabaseSource:
     # -- reading -------------------------------------------------------------------------
     def _read(self, *, full: bool) -> Changes:
         marker = self.reader.marker()
-        if not full and marker == self.marker:
+        now = time.monotonic()
+        if marker != self.marker:
+            self._recheck_until = now + RECHECK_S
+        elif not full and now > self._recheck_until:
             return Changes()
         self.marker = marker
         old = self.schedules
