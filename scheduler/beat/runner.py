@@ -1,20 +1,21 @@
 """One beat replica: hold (or skip) the lease, fire what is due through the fence.
 
 The sources (the file, the app's ``beat_schedule``, django-celery-beat's tables) are loaded
-once at start and then polled by a watcher thread, which hands their changes to the loop. The
-loop keeps every entry's next due instant in a heap (:mod:`scheduler.beat.table`): a pass
-pops only the entries that are due, plans each one's claim (one tick on time, or the catch-up
-policy after a gap), builds the messages and claims them in round trips of
-:data:`CLAIMS_PER_ROUND_TRIP`, then puts each entry back at its next tick. Redis state is read
-only for entries that are new, changed, or when this replica starts to lead. Then it sleeps
-until the next due tick, lease renewal or source change, whichever comes first.
+once at start and then polled by a watcher thread, which hands their changes to the loop; a
+lease thread renews the leader lease, so a long pass of the loop does not lose it (a loop that
+stops turning does). The loop keeps every entry's next due instant in a heap
+(:mod:`scheduler.beat.table`): a pass takes only the entries that are due, plans each one's
+claims (:mod:`scheduler.beat.planning`), claims a burst in round trips of
+:data:`CLAIMS_PER_ROUND_TRIP` before any accounting, then puts each entry back at its next
+tick and builds the messages of what is due within :data:`PREPARE_AHEAD_S`. Redis state is
+read only for entries that are new, changed, or when this replica starts to lead. Then it
+sleeps until the next due tick or source change.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import logging
 import queue
 import threading
@@ -27,19 +28,16 @@ from typing import NamedTuple
 
 import redis
 
-from scheduler.beat import message
-from scheduler.beat.fence import Claim, Fence, Outcome, to_ms
+from scheduler.beat.fence import Fence, Outcome
 from scheduler.beat.lease import Lease, NoLease
-from scheduler.beat.message import Outgoing
 from scheduler.beat.metrics import BeatMetrics, SentryCrons
-from scheduler.beat.schedules import ON_TIME_S, CatchUp, When, due_ticks, ticks_between
+from scheduler.beat.planning import Plan, Planner
 from scheduler.beat.settings import BeatSettings
 from scheduler.beat.sources import Changes
 from scheduler.beat.sources.catalog import Catalog
 from scheduler.beat.sources.opening import open_catalog
 from scheduler.beat.spec import Entry
-from scheduler.beat.table import Ready, Slot, Table
-from scheduler.beat.template import Prepared, Template, compile_entry, prepare, render
+from scheduler.beat.table import Ready, Table
 
 log = logging.getLogger("shoal.beat")
 Clock = Callable[[], datetime]
@@ -51,19 +49,16 @@ walking 100,000 entries at each collection stalled bursts by a third."""
 PREPARE_AHEAD_S = 5.0
 """Entries due within this long have their messages built ahead of the tick."""
 LOG_EACH_TICK_UP_TO = 10
-"""A pass that fires more ticks logs one summary line; each tick then only at DEBUG."""
+LOG_EACH_TICK_ENTRIES = 1000
+"""A pass that fires more than 10 ticks, or any pass of a beat with more than 1,000 entries,
+logs each tick at DEBUG only; a summary line comes once a minute."""
+SUMMARY_EVERY_S = 60.0
+LOOP_STALL_S = 30.0
+"""A leader whose loop has not turned for this long (or three lease times) lets the lease go."""
 
 
 def wall_clock() -> datetime:
     return datetime.now(UTC)
-
-
-def resolve_condition(path: str) -> Callable[[], object]:
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    func: Callable[[], object] = getattr(importlib.import_module(module_name), attr)
-    return func
 
 
 class Claimed(NamedTuple):
@@ -75,14 +70,13 @@ class Claimed(NamedTuple):
 
 
 @dataclass
-class Plan:
-    """What one pass does for one due entry."""
+class QuietCounts:
+    """What the log has not told one tick at a time since ``since``."""
 
-    slot: Slot
-    claims: list[Claim] = field(default_factory=list)
-    next_due: datetime | None = None
+    since: float = field(default_factory=time.monotonic)
+    fired: int = 0
     skipped: int = 0
-    reason: str = ""
+    max_late_s: float = 0.0
 
 
 class Beat:
@@ -103,6 +97,7 @@ class Beat:
             schedules_path=settings.schedules_path, app_spec=settings.app, metrics=metrics
         )
         self.table = Table()
+        self.planner = Planner(self.table, settings.priorities, metrics, lambda: self.lease.token)
         for entry in self.catalog.load():  # a bad file or app stops startup here
             self.table.upsert(entry)
         self.fence = Fence(client)
@@ -115,8 +110,12 @@ class Beat:
         self.stop_event = threading.Event()
         self._wake = threading.Event()
         self._changes: queue.SimpleQueue[Changes] = queue.SimpleQueue()
-        self._next_lease_at = 0.0
-        self._published_iso = ""
+        self._lease_view: tuple[bool, int] = (False, 0)
+        """(leading, generation): the lease thread's answer; each change a new generation."""
+        self._seen_generation = 0
+        self._keeper: threading.Thread | None = None
+        self._alive_at = time.monotonic()
+        self._quiet_counts = QuietCounts()
         self._claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-claims")
         self._leading = False
         self._by_source = {
@@ -153,25 +152,47 @@ class Beat:
     # -- one pass ------------------------------------------------------------------------
     def step(self) -> float:
         """One pass of the loop; returns how long to sleep before the next."""
+        self._alive_at = time.monotonic()
         self._drain_changes()
-        mono = time.monotonic()
-        if mono >= self._next_lease_at:
-            leading = self.lease.refresh()
-            every = self.lease.renew_every_s if leading else self.lease.retry_every_s
-            self._next_lease_at = mono + every
-            if leading != self._leading:
-                log.info("leader: %s (token %s)", leading, self.lease.token)
-                if leading:
-                    self.table.unsync_all()  # the last leader may have fired since we looked
-            self._leading = leading
-            self.metrics.leader.set(1 if leading else 0)
+        if self._keeper is None:  # no lease thread (a test driving passes by hand)
+            self._keep_lease()
+        leading, generation = self._lease_view
+        if leading and generation != self._seen_generation:
+            self.table.unsync_all()  # the last leader may have fired since we looked
+            self._seen_generation = generation
+        self._leading = leading
         self.metrics.entries.set(len(self.table))
         if self._leading:
             self.fire_due(self.clock())
         return self._sleep_s(time.monotonic())
 
+    def _keep_lease(self) -> float:
+        """Renew or try the lease; how long until the next try. A leader whose loop has not
+        turned for :data:`LOOP_STALL_S` lets the lease lapse, so a standby takes over."""
+        stalled = time.monotonic() - self._alive_at > max(LOOP_STALL_S, 3 * self.settings.lease_s)
+        try:
+            leading = False if stalled else self.lease.refresh()
+        except redis.RedisError as exc:
+            log.warning("lease: redis error, retrying: %s", exc)
+            leading = False
+        if stalled and self._lease_view[0]:
+            log.error("the loop has not turned for %.0fs: the lease is let go",
+                      time.monotonic() - self._alive_at)  # fmt: skip
+        was, generation = self._lease_view
+        if leading != was:
+            log.info("leader: %s (token %s)", leading, self.lease.token)
+            generation += 1
+        self._lease_view = (leading, generation)
+        self.metrics.leader.set(1 if leading else 0)
+        return self.lease.renew_every_s if leading else self.lease.retry_every_s
+
+    def keep_lease(self) -> None:
+        """The lease thread: renewals do not wait for a long pass of the loop."""
+        while not self.stop_event.is_set():
+            self.stop_event.wait(self._keep_lease())
+
     def _sleep_s(self, mono: float) -> float:
-        waits = [self.settings.max_sleep_s, self._next_lease_at - mono]
+        waits = [self.settings.max_sleep_s]
         if self._leading:
             now_ts = self.clock().timestamp()
             ready, soonest = self.table.next_ready_ts(), self.table.next_due_ts()
@@ -187,39 +208,44 @@ class Beat:
         self.table.forget_memo()
         self._sync(now)
         self._prepare(now.timestamp())
-        claimed = self._claim_burst(now)
-        due = sum(len(c.plans) for c in claimed)
-        fired = sum(self._account(c, quiet=due > LOG_EACH_TICK_UP_TO) for c in claimed)
-        if due > LOG_EACH_TICK_UP_TO:
-            log.info("fired %d ticks of %d due entries at %s", fired, due, now.isoformat())
+        collecting = gc.isenabled()
+        gc.disable()  # the burst's claims first; its garbage is collected after
+        try:
+            claimed = self._claim_burst(now)
+        finally:
+            if collecting:
+                gc.enable()
+        quiet = self._quiet(sum(len(c.plans) for c in claimed))
+        for c in claimed:
+            self._account(c, quiet=quiet)
         self._prepare(now.timestamp() + PREPARE_AHEAD_S, fire_meanwhile=True)
+        self._summarize()
+
+    def _quiet(self, due: int) -> bool:
+        """Each tick gets its own log line on a small schedule; a big one (or a big pass) is
+        summed up once a minute instead (each tick then at DEBUG)."""
+        return due > LOG_EACH_TICK_UP_TO or len(self.table) > LOG_EACH_TICK_ENTRIES
+
+    def _summarize(self) -> None:
+        quiet = self._quiet_counts
+        if quiet.fired + quiet.skipped and time.monotonic() - quiet.since >= SUMMARY_EVERY_S:
+            log.info(
+                "fired %d ticks in the last %.0fs (latest %.3fs late at most); %d due ticks "
+                "skipped by catch-up policies",
+                quiet.fired, time.monotonic() - quiet.since, quiet.max_late_s, quiet.skipped,
+            )  # fmt: skip
+            self._quiet_counts = QuietCounts()
 
     def _prepare(self, until_ts: float, *, fire_meanwhile: bool = False) -> None:
         """Take the slots due by ``until_ts`` off the heap, their messages built ahead."""
         while slots := self.table.pop_due(until_ts, CLAIMS_PER_ROUND_TRIP):
+            self._alive_at = time.monotonic()
             for slot in slots:
-                self.table.add_ready(self._ready(slot))
+                self.table.add_ready(self.planner.ready(slot))
             if fire_meanwhile:
                 now = self.clock()
                 while batch := self.table.take_ready(now.timestamp(), CLAIMS_PER_ROUND_TRIP):
-                    self._fire(batch, now, quiet=len(batch) > LOG_EACH_TICK_UP_TO)
-
-    def _ready(self, slot: Slot) -> Ready:
-        entry, tick = slot.entry, slot.due
-        assert tick is not None
-        after = None
-        prepared = None
-        tick_ts = tick.timestamp()
-        if not isinstance(entry.schedule, When):
-            after = self.table.next_fire(entry.schedule, tick, entry.window)
-            if entry.mode == "task":
-                compiled = slot.template
-                if not isinstance(compiled, Template):
-                    compiled = slot.template = compile_entry(entry, self.settings.priorities)
-                assert compiled is not None
-                prepared = prepare(compiled, entry, tick)
-        on_time_s = min(ON_TIME_S, entry.starting_deadline_s or ON_TIME_S)
-        return Ready(slot, tick_ts, after, prepared, tick_ts + on_time_s)
+                    self._fire(batch, now, quiet=self._quiet(len(batch)))
 
     def _sync(self, now: datetime) -> None:
         """Read the newest claimed tick of new and changed entries; anchor brand-new ones."""
@@ -241,141 +267,42 @@ class Beat:
         if len(slots) >= FREEZE_AFTER:
             gc.freeze()  # long-lived now: the collector need not walk them at every burst
 
-    # -- planning ------------------------------------------------------------------------
-    def _plan(self, item: Ready, now: datetime, published: datetime) -> Plan:
-        slot = item.slot
-        entry, tick = slot.entry, slot.due
-        assert tick is not None and slot.last is not None
-        if isinstance(entry.schedule, When):
-            return self._plan_condition(slot, now, published)
-        after = item.next_due
-        if after is not None and after <= now:
-            return self._plan_catch_up(slot, now, published)
-        late_s = (now - tick).total_seconds()
-        plan = Plan(slot, next_due=after)
-        deadline = entry.starting_deadline_s
-        if (deadline is not None and late_s > deadline) or (
-            entry.catch_up is CatchUp.NONE and late_s > ON_TIME_S
-        ):
-            plan.claims.append(self._claim(slot, tick, published, after, fire=False))
-            plan.skipped, plan.reason = 1, f"catchUp {entry.catch_up.value}: 0 of 1 due tick(s)"
-        else:
-            built = item.prepared  # built ahead: only the publish instant is left
-            ahead = [built.finish(self._published_iso)] if isinstance(built, Prepared) else None
-            plan.claims.append(self._claim(slot, tick, published, after, fire=True, built=ahead))
-        return plan
-
-    def _claim(
-        self, slot: Slot, tick: datetime, published: datetime, next_due: datetime | None,
-        *, fire: bool, mode: str = "fire", built: list[Outgoing] | None = None,
-    ) -> Claim:  # fmt: skip
-        entry = slot.entry
-        messages = (built or self._messages(slot, tick, published)) if fire else []
-        return Claim(
-            entry.name,
-            to_ms(tick),
-            to_ms(published),
-            None if next_due is None else to_ms(next_due),
-            messages,
-            mode if fire else "skip",
-            self.lease.token,
-        )
-
-    def _messages(self, slot: Slot, tick: datetime, published: datetime) -> list[Outgoing]:
-        """A plain task's message from its compiled template; chains and groups built whole."""
-        entry = slot.entry
-        if entry.mode != "task":
-            return message.build(entry, tick, published, self.settings.priorities)
-        compiled = slot.template
-        if not isinstance(compiled, Template):
-            compiled = slot.template = compile_entry(entry, self.settings.priorities)
-            assert compiled is not None
-        return [render(compiled, entry, tick, published)]
-
-    def _plan_catch_up(self, slot: Slot, now: datetime, published: datetime) -> Plan:
-        """More than one tick due (an outage, a stall): the entry's catch-up policy decides."""
-        entry, last = slot.entry, slot.last
-        assert last is not None
-        due = due_ticks(
-            entry.schedule, last, now, entry.catch_up, entry.starting_deadline_s, entry.window
-        )
-        newest = ticks_between(entry.schedule, last, now, entry.window)[-1]
-        next_due = self.table.next_fire(entry.schedule, newest, entry.window)
-        plan = Plan(slot, next_due=next_due, skipped=due.skipped, reason=due.reason)
-        for tick in due.fire:
-            plan.claims.append(self._claim(slot, tick, published, next_due, fire=True))
-        if due.skipped and (not due.fire or due.fire[-1] < newest):
-            plan.claims.append(self._claim(slot, newest, published, next_due, fire=False))
-        return plan
-
-    def _plan_condition(self, slot: Slot, now: datetime, published: datetime) -> Plan:
-        entry, last = slot.entry, slot.last
-        assert isinstance(entry.schedule, When) and last is not None
-        checks = ticks_between(entry.schedule, last, now, entry.window)
-        plan = Plan(slot)
-        if not checks:
-            plan.next_due = slot.due
-            return plan
-        plan.next_due = self.table.next_fire(entry.schedule, checks[-1], entry.window)
-        try:
-            value = bool(resolve_condition(entry.schedule.condition)())
-        except Exception:
-            self.metrics.condition_errors.labels(entry.name).inc()
-            log.exception("%s: condition %s raised", entry.name, entry.schedule.condition)
-            return plan
-        mode = "cond1" if value else "cond0"
-        plan.claims.append(
-            self._claim(slot, checks[-1], published, plan.next_due, fire=True, mode=mode)
-        )
-        return plan
-
     # -- claiming ------------------------------------------------------------------------
     def _fire(self, items: list[Ready], now: datetime, *, quiet: bool) -> int:
         """Claim a round trip's worth of due entries, then account for them; ticks fired."""
-        plans, published = self._plan_all(items, now)
+        published = self.clock()
+        plans = self.planner.plan_all(items, now, published)
         outcomes = self.fence.claim_many([c for p in plans for c in p.claims])
         return self._account(Claimed(plans, outcomes, published), quiet=quiet)
 
     def _claim_burst(self, now: datetime) -> list[Claimed]:
         """Every claim of what is due, before any accounting: while Redis runs one round trip
         (on the claimer thread) the next is planned."""
-        pending: list[tuple[list[Plan], datetime, Future[list[Outcome]]]] = []
-        while batch := self.table.take_ready(now.timestamp(), CLAIMS_PER_ROUND_TRIP):
-            plans, published = self._plan_all(batch, now)
-            claims = [c for p in plans for c in p.claims]
-            pending.append((plans, published, self._claimer.submit(self.fence.claim_many, claims)))
         claimed: list[Claimed] = []
         failure: BaseException | None = None
-        for plans, published, future in pending:  # all answered before an error is raised
-            try:
-                claimed.append(Claimed(plans, future.result(), published))
-            except Exception as exc:
-                failure = failure or exc
+        in_flight: tuple[list[Plan], datetime, Future[list[Outcome]]] | None = None
+        while True:
+            self._alive_at = time.monotonic()
+            batch = self.table.take_ready(now.timestamp(), CLAIMS_PER_ROUND_TRIP)
+            planned = None
+            if batch and failure is None:
+                published = self.clock()
+                planned = (self.planner.plan_all(batch, now, published), published)
+            if in_flight is not None:  # one round trip ahead at most: published_at stays true
+                plans, published, future = in_flight
+                try:
+                    claimed.append(Claimed(plans, future.result(), published))
+                except Exception as exc:  # the rest are not claimed; the error ends the pass
+                    failure = failure or exc
+                in_flight = None
+            if planned is None:
+                break
+            if failure is None:
+                claims = [c for p in planned[0] for c in p.claims]
+                in_flight = (*planned, self._claimer.submit(self.fence.claim_many, claims))
         if failure is not None:
             raise failure
         return claimed
-
-    def _plan_all(self, items: list[Ready], now: datetime) -> tuple[list[Plan], datetime]:
-        """The publish path: plan (the messages are mostly built ahead)."""
-        published = self.clock()
-        published_iso = self._published_iso = published.astimezone(UTC).isoformat()
-        published_ms, now_ts, token = to_ms(published), now.timestamp(), self.lease.token
-        plans: list[Plan] = []
-        for item in items:
-            built = item.prepared
-            if (isinstance(built, Prepared) and now_ts <= item.fast_until_ts
-                    and item.next_due_ts > now_ts):  # fmt: skip
-                # on time, the only tick due, its message built ahead: nothing to decide
-                slot, after = item.slot, item.next_due
-                claim = Claim(
-                    slot.entry.name, round(item.tick_ts * 1000), published_ms,
-                    None if after is None else round(item.next_due_ts * 1000),
-                    [built.finish(published_iso)], "fire", token,
-                )  # fmt: skip
-                plans.append(Plan(slot, [claim], after))
-            else:
-                plans.append(self._plan(item, now, published))
-        return plans, published
 
     def _account(self, claimed: Claimed, *, quiet: bool) -> int:
         """Metrics, the log, write-backs, and each entry back on the heap at its next tick."""
@@ -398,11 +325,18 @@ class Beat:
                     plan.slot.last = tick
             if plan.skipped and outcome is not Outcome.DUPLICATE:
                 self.metrics.skipped.labels(entry.source).inc(plan.skipped)
-                log.info("%s: %s", entry.name, plan.reason)
+                log.log(logging.DEBUG if quiet else logging.INFO, "%s: %s", entry.name,
+                        plan.reason)  # fmt: skip
+                if quiet:
+                    self._quiet_counts.skipped += plan.skipped
             self.table.schedule(plan.slot, plan.next_due)
         for source, count in fired.items():
             self._by_source[source][0].inc(count)
         self.metrics.lateness.observe_many(late)
+        if quiet and late:
+            counts = self._quiet_counts
+            counts.fired += len(late)
+            counts.max_late_s = max(counts.max_late_s, max(late))
         return len(late)
 
     def _fired(
@@ -425,19 +359,22 @@ class Beat:
         )
         watcher = threading.Thread(target=self.watch, name="beat-sources", daemon=True)
         watcher.start()
+        self._alive_at = time.monotonic()
+        self._keeper = threading.Thread(target=self.keep_lease, name="beat-lease", daemon=True)
+        self._keeper.start()
         try:
             while not self.stop_event.is_set():
                 try:
                     delay = self.step()
                 except redis.RedisError as exc:
                     log.warning("redis error, retrying: %s", exc)
-                    self._leading = False  # leading again reads every entry's state anew
-                    self._next_lease_at = 0.0
+                    self._seen_generation = -1  # leading on reads every entry's state anew
                     delay = 1.0
                 self._wake.wait(delay)
                 self._wake.clear()
         finally:
             self.stop()
+            self._keeper.join(5.0)
             watcher.join(5.0)
             self._claimer.shutdown(wait=True)
             self.catalog.close()

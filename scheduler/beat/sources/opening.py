@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,41 @@ def app_sources(app: Any, spec: str, metrics: BeatMetrics, *, check: bool) -> li
     from scheduler.beat.sources.database import DatabaseSource
     from scheduler.beat.sources.db_sync import sync_beat_schedule
 
+    wait_for_database(once=check)
     if check:  # read-only: the beat_schedule as it will be synced, beside the other rows
         names = frozenset(dict(app.conf.beat_schedule or {}))
         return [AppSource(app, spec), DatabaseSource(app, metrics, app_zone=zone_name,
                                                      overlaid=names)]  # fmt: skip
     sync_beat_schedule(app, spec)
     return [DatabaseSource(app, metrics, app_zone=zone_name)]
+
+
+def wait_for_database(*, once: bool, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Until django-celery-beat's tables answer: one line per attempt, capped backoff (a
+    database that is restarting, or not migrated yet, must not crash-loop the beat);
+    ``once``: one try, one line."""
+    from django.db import DatabaseError, ProgrammingError, connections, router
+    from django_celery_beat.models import PeriodicTask
+
+    alias = router.db_for_read(PeriodicTask)
+    failures = 0
+    while True:
+        try:
+            with connections[alias].cursor() as cursor:  # the tables, not only the server
+                cursor.execute(f"SELECT 1 FROM {PeriodicTask._meta.db_table} WHERE 1 = 0")
+            return
+        except DatabaseError as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if isinstance(exc, ProgrammingError):
+                reason += " (have django-celery-beat's migrations run?)"
+            if once:
+                raise SpecError(f"database {alias!r}", None, f"unreachable: {reason}") from None
+            failures += 1
+            wait_s = min(30.0, 0.5 * 2 ** min(failures - 1, 16))
+            log.warning("django-celery-beat's database %r unreachable (try %d, next in %.1fs): %s",
+                        alias, failures, wait_s, reason)  # fmt: skip
+            connections[alias].close()
+            sleep(wait_s)
 
 
 def open_catalog(

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +22,9 @@ import redis
 
 from tests.integration.beat.support import Published, log_text, published
 from tests.integration.beat.test_app_messages import comparable
-from tests.support.django_project import orm
+from tests.support.django_project import migrate, orm
 from tests.support.ports import free_port
+from tests.support.postgres_server import PostgresServer
 from tests.support.procs import Proc, ProcessTracker, shoal_argv, wait_for
 from tests.support.tools import ROOT
 
@@ -298,3 +300,29 @@ PeriodicTask.objects.create(name='broken', task='orders.tasks.touch', crontab=ba
     ]
     rows = orm(pg_env, "result = sorted(PeriodicTask.objects.values_list('name', flat=True))")
     assert rows == ["broken", "launch", "ny-open"]  # --check wrote nothing
+
+
+@pytest.mark.timeout(180)
+def test_a_beat_started_before_its_database_waits_for_it_without_crashing(
+    procs: ProcessTracker, pg_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    port = free_port()
+    late = PostgresServer(tmp_path / "late-postgres", port=port)
+    env = dict(pg_env, DATABASE_URL=late.url)
+    (beat,) = beats(procs, env, 1)
+    wait_for(lambda: log_text(beat).count("database 'default' unreachable") >= 2,
+             timeout_s=30, message="the beat waiting for its database")  # fmt: skip
+    assert beat.alive()
+    late.start()
+    try:
+        migrate(env)
+        orm(env, """
+every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period='seconds')
+PeriodicTask.objects.create(name='late', task='orders.tasks.send_daily_email',
+                            interval=every_second, queue='lateq')
+""")  # fmt: skip
+        wait_runs(redis_client, "lateq", 2, timeout_s=60)
+        assert "Traceback" not in log_text(beat)
+    finally:
+        beat.stop()
+        late.stop()
