@@ -114,9 +114,9 @@ t.save()
 """))  # fmt: skip
         deadline = saved + 30
         while time.time() < deadline:
-            first = [a.at for a in list(consumer.arrivals) if a.queue == queue]
-            if first:
-                delays.append(round(min(first) - saved, 2))
+            first = consumer.first_arrival(queue)
+            if first is not None:
+                delays.append(round(first - saved, 2))
                 break
             time.sleep(0.2)
         else:
@@ -186,7 +186,7 @@ def measure(
     return {
         "startup_s": round(startup_s, 1),
         "window_s": round(t1 - t0),
-        "lateness": lateness(consumer.arrivals, t0, t1),
+        "lateness": lateness(consumer.parsed(), t0, t1),
         "edits_s": edits,
         "processes": sampler.report(),
     }

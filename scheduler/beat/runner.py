@@ -77,6 +77,8 @@ class QuietCounts:
     fired: int = 0
     skipped: int = 0
     max_late_s: float = 0.0
+    burst: tuple[int, float] = (0, 0.0)
+    """The largest pass: due entries, and the seconds their claims took."""
 
 
 class Beat:
@@ -210,12 +212,17 @@ class Beat:
         self._prepare(now.timestamp())
         collecting = gc.isenabled()
         gc.disable()  # the burst's claims first; its garbage is collected after
+        started = time.monotonic()
         try:
             claimed = self._claim_burst(now)
         finally:
             if collecting:
                 gc.enable()
-        quiet = self._quiet(sum(len(c.plans) for c in claimed))
+        due = sum(len(c.plans) for c in claimed)
+        quiet = self._quiet(due)
+        if quiet:
+            counts = self._quiet_counts
+            counts.burst = max(counts.burst, (due, time.monotonic() - started))
         for c in claimed:
             self._account(c, quiet=quiet)
         self._prepare(now.timestamp() + PREPARE_AHEAD_S, fire_meanwhile=True)
@@ -230,9 +237,10 @@ class Beat:
         quiet = self._quiet_counts
         if quiet.fired + quiet.skipped and time.monotonic() - quiet.since >= SUMMARY_EVERY_S:
             log.info(
-                "fired %d ticks in the last %.0fs (latest %.3fs late at most); %d due ticks "
-                "skipped by catch-up policies",
-                quiet.fired, time.monotonic() - quiet.since, quiet.max_late_s, quiet.skipped,
+                "fired %d ticks in the last %.0fs (latest %.3fs late at most; the largest pass "
+                "claimed %d due entries in %.3fs); %d due ticks skipped by catch-up policies",
+                quiet.fired, time.monotonic() - quiet.since, quiet.max_late_s, *quiet.burst,
+                quiet.skipped,
             )  # fmt: skip
             self._quiet_counts = QuietCounts()
 
