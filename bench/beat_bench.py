@@ -257,15 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         postgres.start()
         try:
             client = server.client()
-            env = project_env(common.child_env(), server.url, database_url=postgres.url)
+            env = project_env(common.child_env(), server.url, database_url=postgres.url())
             env["PYTHONPATH"] = f"{common.ROOT}:{env['PYTHONPATH']}"
             migrate(env)
             rows: list[list[object]] = []
             if not args.skip_anchor:
                 mix = anchor(args.anchor_rows)
-                empty_tables(postgres.url)
-                load(postgres.url, mix, "a")
-                add_probe(postgres.url)
+                empty_tables(postgres.url())
+                load(postgres.url(), mix, "a")
+                add_probe(postgres.url())
                 client.flushall()
                 print(f"anchor: {mix.total:,} rows, stock DatabaseScheduler", flush=True)
                 data["stock"] = run_stock(env, client, work, minutes=args.anchor_minutes, **timing)
@@ -276,9 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                                                  **timing)  # fmt: skip
                 rows.append(row("shoal beat x2", data["shoal_anchor"], mix.total))
             mix = scaled(args.entries)
-            empty_tables(postgres.url)
-            load(postgres.url, mix, "s")
-            add_probe(postgres.url)
+            empty_tables(postgres.url())
+            load(postgres.url(), mix, "s")
+            add_probe(postgres.url())
             schedules = work / "schedules.yaml"
             write_file(schedules, mix)
             client.flushall()

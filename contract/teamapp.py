@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
 
-class AppLoadError(ValueError):
+class TeamAppError(ValueError):
     """The app cannot be loaded; the message is one line naming the app."""
 
 
@@ -35,14 +35,14 @@ def load_app(spec: str, *, env: Mapping[str, str]) -> Celery:
     try:
         found = find_app(spec)
     except Exception as exc:  # whatever the team's module raises, one line
-        raise AppLoadError(f"--app {spec}: {type(exc).__name__}: {exc}") from None
+        raise TeamAppError(f"--app {spec}: {type(exc).__name__}: {exc}") from None
     if not isinstance(found, Celery):
-        raise AppLoadError(f"--app {spec}: {found!r} is not a Celery app")
+        raise TeamAppError(f"--app {spec}: {found!r} is not a Celery app")
     if os.environ.get("DJANGO_SETTINGS_MODULE"):
         import django
 
         try:
             django.setup()
         except Exception as exc:
-            raise AppLoadError(f"--app {spec}: Django setup: {type(exc).__name__}: {exc}") from None
+            raise TeamAppError(f"--app {spec}: Django setup: {type(exc).__name__}: {exc}") from None
     return found

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from contract.teamapp import AppLoadError
+from contract.teamapp import TeamAppError
 from scheduler.beat.cron import zone
 from scheduler.beat.schedules import When, next_fire
 from scheduler.beat.settings import DEFAULT_METRICS_PORT, BeatSettings
@@ -126,7 +126,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"shoal beat: {path}: {exc}" if path and not args.app else f"shoal beat: {exc}",
               file=sys.stderr)  # fmt: skip
         return 1
-    except AppLoadError as exc:
+    except TeamAppError as exc:
         print(f"shoal beat: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:
@@ -159,7 +159,7 @@ def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
             sentry_dsn=secret_from_env(os.environ, "SHOAL_SENTRY_DSN"),
         )
         beat = Beat(settings, settings.redis.connect(), metrics=BeatMetrics(), clock=clock)
-    except AppLoadError as exc:
+    except TeamAppError as exc:
         print(f"shoal beat: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # a bad file, entry or setting (SpecError is one)

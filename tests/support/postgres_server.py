@@ -30,20 +30,27 @@ def require_postgres() -> tuple[str, str]:
 
 
 class PostgresServer:
-    """``postgres`` on 127.0.0.1, trust authentication, one database ``shoal``."""
+    """``postgres`` on 127.0.0.1, trust authentication, a database ``shoal`` made at start."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, database: str = "shoal") -> None:
+    def __init__(
+        self, workdir: Path | None = None, *, port: int | None = None, database: str = "shoal"
+    ) -> None:
         self.initdb, self.postgres = require_postgres()
-        self.logdir = workdir
         self.port = port or free_port()
         self.user = "shoal"
         self.database = database
         self.datadir = Path(tempfile.mkdtemp(prefix="shoal-pg-"))
+        self.logdir = workdir or self.datadir
         self.proc: Proc | None = None
 
-    @property
-    def url(self) -> str:
-        return f"postgres://{self.user}@127.0.0.1:{self.port}/{self.database}"
+    def url(self, database: str | None = None) -> str:
+        """The URL of ``database`` (default: the one made at start)."""
+        return f"postgres://{self.user}@127.0.0.1:{self.port}/{database or self.database}"
+
+    def create_database(self, name: str) -> str:
+        """Another database on this server; its URL."""
+        self._create_database(name)
+        return self.url(name)
 
     def _as_owner(self, argv: list[str]) -> list[str]:
         if os.geteuid() != 0:
@@ -77,7 +84,7 @@ class PostgresServer:
             )
             if not proc.alive():
                 raise RuntimeError(f"postgres did not start: {proc.output()[-800:]}")
-            self._create_database()
+            self._create_database(self.database)
         except BaseException:
             self.stop()
             raise
@@ -96,12 +103,12 @@ class PostgresServer:
             return False
         return True
 
-    def _create_database(self) -> None:
+    def _create_database(self, name: str) -> None:
         conn = self._connect()
         conn.autocommit = True
         try:
             with conn.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{self.database}"')
+                cursor.execute(f'CREATE DATABASE "{name}"')
         finally:
             conn.close()
 

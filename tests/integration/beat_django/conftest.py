@@ -30,8 +30,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 def pg_migrated(postgres: PostgresServer, redis_server: RedisServer) -> str:
     import os
 
-    migrate(project_env(dict(os.environ), redis_server.url, database_url=postgres.url))
-    return postgres.url
+    migrate(project_env(dict(os.environ), redis_server.url, database_url=postgres.url()))
+    return postgres.url()
 
 
 @pytest.fixture

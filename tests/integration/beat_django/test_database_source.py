@@ -308,7 +308,7 @@ def test_a_beat_started_before_its_database_waits_for_it_without_crashing(
 ) -> None:
     port = free_port()
     late = PostgresServer(tmp_path / "late-postgres", port=port)
-    env = dict(pg_env, DATABASE_URL=late.url)
+    env = dict(pg_env, DATABASE_URL=late.url())
     (beat,) = beats(procs, env, 1)
     wait_for(lambda: log_text(beat).count("database 'default' unreachable") >= 2,
              timeout_s=30, message="the beat waiting for its database")  # fmt: skip
