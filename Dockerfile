@@ -17,7 +17,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # The locked, hashed sets (requirements/*.txt, exported from uv.lock by `make lock`): the image
-# runs exactly the versions CI tested. The build backend gets a venv of its own in this stage.
+# runs exactly the versions CI tested. image.txt is the platform extra (`shoal[platform]`), the
+# whole runtime; shoal without that extra is the light publisher kit for teams' web apps.
+# The build backend gets a venv of its own in this stage.
 COPY requirements/image.txt requirements/build.txt ./requirements/
 RUN python -m venv /opt/build \
     && /opt/build/bin/pip install --require-hashes -r requirements/build.txt \
@@ -28,6 +30,8 @@ COPY shoal ./shoal
 COPY workers ./workers
 COPY scheduler ./scheduler
 COPY contract ./contract
+# scheduler/simulate/chart-values.yaml links to the chart's defaults; the wheel carries a copy.
+COPY charts/shoal/values.yaml ./charts/shoal/values.yaml
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
     && /opt/venv/bin/pip install --no-deps --no-index /wheels/shoal-*.whl \
     && /opt/venv/bin/pip check \

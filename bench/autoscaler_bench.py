@@ -1,16 +1,19 @@
 """The autoscaler's costs: one observation, one decision pass, and the reaction to a burst.
 
 1. observe: 1,000 queues, each with 4 priority lists (all 4,000 counted), 5 workers' in-flight
-   entries and a completed counter per queue, and waiting tasks on every queue: 3 kombu
-   messages (a stock Celery client's envelope, ~950 bytes, with a ``published_at`` header) in
-   its base list, so 1,000 tails are read for the oldest task's age. Target: p50 < 20 ms for
-   the observation as the controller polls it (``RedisSource.observe``: the script and the
-   rates), in one round trip. Then a stress filling, reported without a target: 3 messages in
-   every list, so all 4,000 tails (4 MB) go through Redis's Lua, which hashes every byte of
-   every string it is given. Variants, interleaved round by round: the Lua script alone, the
-   same plus the rates, the plain-pipeline fallback, and the raw cost of pipelined LLEN calls
-   on the same 4,000 lists. Round trips are counted at the socket (``send_packed_command``
-   calls).
+   entries, a completed counter and 3 delayed tasks per queue, ``--workers`` worker processes
+   with held records (4 lists each, one message held) for the delivery census, and waiting
+   tasks on every queue: 3 kombu messages (a stock Celery client's envelope, ~950 bytes, with
+   a ``published_at`` header) in its base list, so 1,000 tails are read for the oldest task's
+   age. Target: p50 < 20 ms for the observation as the controller polls it
+   (``RedisSource.observe``: the script, the census and the rates), in one round trip. Then a
+   stress filling, reported without a target: 3 messages in every list, so all 4,000 tails
+   (4 MB) go through Redis's Lua, which hashes every byte of every string it is given.
+   Variants, interleaved round by round: the Lua script alone, the same plus the rates with and
+   without the census, the plain-pipeline fallback, and the raw cost of pipelined LLEN calls on
+   the same 4,000 lists. Round trips are counted at the socket (``send_packed_command`` calls).
+   Then the census alone (``contract.census.read``) over the 1,000 queues for several numbers
+   of worker processes, and the controller's upkeep (promote with nothing due, sweep).
 2. decide: one pass of the pure policy over 1,000 queues whose states carry a full 300 s of
    recommendation history. Target: p50 < 5 ms.
 3. react: the controller loop (default poll interval 2 s, dry-run actuator) on idle queues; a
@@ -39,7 +42,7 @@ import redis
 from redis.connection import Connection
 
 from bench import common
-from contract import keys
+from contract import census, delayed, held, keys
 from contract.inflight import encode as encode_inflight
 from contract.priority import priority_lists
 from scheduler.autoscaler.config import QueuePolicy, parse_config
@@ -48,6 +51,7 @@ from scheduler.autoscaler.dry_run import DryRunActuator
 from scheduler.autoscaler.model import Observation, QueueState
 from scheduler.autoscaler.policy import decide
 from scheduler.autoscaler.redis_source import CountsReader, RedisSource
+from scheduler.autoscaler.upkeep import Upkeep
 
 NAME = "autoscaler"
 STEPS = (0, 3, 6, 9)
@@ -56,6 +60,9 @@ OBSERVE_TARGET_MS = 20.0
 DECIDE_TARGET_MS = 5.0
 POLL_S = 2.0
 REACTION_SLACK_S = 1.0
+WORKERS = 200
+"""Worker processes with held records in the observe scenario (a busy installation's pods)."""
+CENSUS_WORKERS = (0, 200, 1000, 2000)
 
 
 def envelope(queue: str, published_at: float) -> str:
@@ -105,7 +112,7 @@ def envelope(queue: str, published_at: float) -> str:
 
 def fill(client: redis.Redis, queues: list[str], busy_lists: int = len(STEPS)) -> None:
     """Per queue: 3 messages in each of its first ``busy_lists`` lists (the base list first),
-    5 workers' in-flight entries and a completed counter."""
+    5 workers' in-flight entries, a completed counter and 3 delayed tasks (due in an hour)."""
     now = time.time()
     expires = int((now + 3600) * 1000)
     pipe = client.pipeline(transaction=False)
@@ -117,6 +124,29 @@ def fill(client: redis.Redis, queues: list[str], busy_lists: int = len(STEPS)) -
             mapping={f"{queue}-w{w}": encode_inflight(w, expires) for w in range(5)},
         )
         pipe.hset(keys.stats(queue), "completed", 1000)
+        members = {delayed.member(queue, envelope(queue, now).encode() + b"%d" % i): expires + i
+                   for i in range(3)}  # fmt: skip
+        pipe.zadd(keys.delayed(queue), members)
+    pipe.execute()
+
+
+def hire(client: redis.Redis, queues: list[str], workers: int) -> None:
+    """``workers`` worker processes (each consuming one queue, round robin) with held records
+    naming the queue's 4 lists and one message held, alive for an hour."""
+    client.delete(keys.workers())
+    for key in client.scan_iter(match=f"{keys.PREFIX}:worker:*", count=1000):
+        client.delete(key)
+    for key in client.scan_iter(match=f"{keys.PREFIX}:held:*", count=1000):
+        client.delete(key)
+    pipe = client.pipeline(transaction=False)
+    for w in range(workers):
+        queue = queues[w % len(queues)]
+        inc = held.new_incarnation(f"{queue}-pod{w}")
+        records = [held.ListRecord.of(inc, queue, n) for n in priority_lists(queue, STEPS, SEP)]
+        fields: dict[str | bytes, str | int] = dict(r.field() for r in records)
+        pipe.hset(keys.worker(inc), mapping={"ttl_ms": 3_600_000, **fields})
+        pipe.hset(records[0].held_key, "1", envelope(queue, time.time()))
+        pipe.zadd(keys.workers(), {inc: int(time.time() * 1000) + 3_600_000})
     pipe.execute()
 
 
@@ -160,25 +190,32 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], int]:
 
 
 def bench_observe(
-    url: str, n_queues: int, repeats: int, busy_lists: int = len(STEPS)
+    url: str, n_queues: int, repeats: int, busy_lists: int = len(STEPS), workers: int = WORKERS
 ) -> dict[str, Any]:
     """Observation variants interleaved round by round, so load changes hit each alike."""
     client = redis.Redis.from_url(url)
     client.flushall()
     queues = [f"q{i}" for i in range(n_queues)]
     fill(client, queues, busy_lists)
+    hire(client, queues, workers)
     lists = [name for q in queues for name in priority_lists(q, STEPS, SEP)]
     script = CountsReader(client, steps=STEPS, sep=SEP, use_script=True)
     one_script = CountsReader(client, steps=STEPS, sep=SEP, queues_per_script=n_queues)
     pipeline = CountsReader(client, steps=STEPS, sep=SEP, use_script=False)
     source = RedisSource(client, steps=STEPS, sep=SEP)
+    no_census = RedisSource(client, steps=STEPS, sep=SEP)
+    no_census.reader.holding = False
     now_ms = int(time.time() * 1000)
     check = script.read(queues, now_ms)
-    assert check == pipeline.read(queues, now_ms), "script and pipeline disagree"
+    # The pipeline cannot count held records (only the census script can): all else agrees.
+    plain = pipeline.read(queues, now_ms)
+    assert {q: c._replace(held_live=0) for q, c in check.items()} == plain, "paths disagree"
     backlog = 3 * busy_lists
     assert all(
-        c.backlog == backlog and c.in_flight == 10 and c.published_at for c in check.values()
+        c.backlog == backlog and c.in_flight == 10 and c.published_at and c.delayed == 3
+        for c in check.values()
     )
+    assert sum(c.held_live for c in check.values()) == workers
 
     def raw_llen() -> object:
         pipe = client.pipeline(transaction=False)
@@ -192,6 +229,7 @@ def bench_observe(
             queues, int(time.time() * 1000)
         ),
         "observe + rates (RedisSource)": lambda: source.observe(queues),
+        "observe + rates, no census (before)": lambda: no_census.observe(queues),
         "observe (pipeline fallback)": lambda: pipeline.read(queues, int(time.time() * 1000)),
         "raw pipelined LLEN": raw_llen,
     }
@@ -216,6 +254,36 @@ def bench_observe(
         }
         for name, times in samples.items()
     }
+
+
+def bench_census(url: str, n_queues: int, repeats: int) -> dict[str, Any]:
+    """The census alone over ``n_queues`` for each number of worker processes, and the
+    controller's upkeep (promote with nothing due, sweep with nobody dead)."""
+    client = redis.Redis.from_url(url)
+    client.flushall()
+    queues = [f"q{i}" for i in range(n_queues)]
+    fill(client, queues, 1)
+    out: dict[str, Any] = {}
+    for workers in CENSUS_WORKERS:
+        hire(client, queues, workers)
+        times, trips = timed(lambda: census.read(client, queues), repeats)
+        longest = longest_command_ms(client, lambda: census.read(client, queues))
+        out[f"census, {workers} worker processes"] = {
+            "p50_ms": round(common.median(times), 2),
+            "min_ms": round(min(times), 2),
+            "round_trips": trips,
+            "longest_command_ms": longest,
+        }
+    upkeep = Upkeep(client)
+    times, trips = timed(lambda: upkeep.run(queues), repeats)
+    out["upkeep: promote + sweep"] = {
+        "p50_ms": round(common.median(times), 2),
+        "min_ms": round(min(times), 2),
+        "round_trips": trips,
+        "longest_command_ms": longest_command_ms(client, lambda: upkeep.run(queues)),
+    }
+    client.close()
+    return out
 
 
 def longest_command_ms(client: redis.Redis, fn: Callable[[], object], calls: int = 10) -> float:
@@ -334,7 +402,7 @@ def bench_react(url: str, bursts: int) -> dict[str, Any]:
     }
 
 
-PARTS = ("observe", "decide", "react")
+PARTS = ("observe", "census", "decide", "react")
 
 
 def report(result: dict[str, Any], n_queues: int) -> dict[str, bool]:
@@ -366,6 +434,14 @@ def report(result: dict[str, Any], n_queues: int) -> dict[str, bool]:
         print(f"\n{scenario}:")
         head = ["observation", "p50 ms", "min ms", "round trips", "x raw LLEN", "longest cmd ms"]
         print(common.table(head, rows))
+    if "census" in result:
+        rows = [
+            [k, f"{v['p50_ms']:.1f}", f"{v['min_ms']:.1f}", v["round_trips"],
+             f"{v['longest_command_ms']:.1f}"]
+            for k, v in result["census"].items()
+        ]  # fmt: skip
+        print(f"\ndelivery census and upkeep over {n_queues} queues:")
+        print(common.table(["call", "p50 ms", "min ms", "round trips", "longest cmd ms"], rows))
     if "decide" in result:
         checks["decide p50 < 5 ms"] = result["decide"]["p50_ms"] < DECIDE_TARGET_MS
         print(
@@ -393,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--bursts", type=int, default=5)
     p.add_argument(
+        "--workers", type=int, default=WORKERS, help="worker processes with held records"
+    )
+    p.add_argument(
         "--only",
         choices=PARTS,
         action="append",
@@ -403,8 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"machine": common.machine(), "queues": args.queues}
     with common.workdir("autoscaler") as work, common.private_redis(work) as url:
         if "observe" in parts:
-            result["observe"] = bench_observe(url, args.queues, args.repeats, 1)
-            result["observe_stress"] = bench_observe(url, args.queues, args.repeats)
+            result["observe"] = bench_observe(url, args.queues, args.repeats, 1, args.workers)
+            result["observe_stress"] = bench_observe(
+                url, args.queues, args.repeats, workers=args.workers
+            )
+        if "census" in parts:
+            result["census"] = bench_census(url, args.queues, args.repeats)
         if "decide" in parts:
             result["decide"] = bench_decide(args.queues, args.repeats)
         if "react" in parts:

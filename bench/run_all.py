@@ -19,7 +19,14 @@ import traceback
 
 from bench import common
 
-MODULES = ("worker_throughput", "gevent_io", "autoscaler_bench", "simulate_bench", "beat_bench")
+MODULES = (
+    "worker_throughput",
+    "app_throughput",
+    "gevent_io",
+    "autoscaler_bench",
+    "simulate_bench",
+    "beat_bench",
+)
 
 
 def run_one(name: str) -> int | None:

@@ -28,13 +28,13 @@ import numpy as np
 
 from bench import common
 from scheduler.autoscaler.config import queue_policies_from_values
+from scheduler.simulate.binned import Trace, load
 from scheduler.simulate.controllers import Controller, QueueSpec, StaticController
 from scheduler.simulate.engine import SimSettings, simulate
 from scheduler.simulate.keda import KedaController, KedaSettings
 from scheduler.simulate.parallel import ControllerFactory, simulate_parallel
 from scheduler.simulate.report import build_report
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import Trace, load
 from scheduler.simulate.values import SimValues, load_values, reserved_per_replica
 
 EXAMPLES = common.ROOT / "scheduler" / "simulate" / "examples"

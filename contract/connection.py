@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
+from contract.fields import ConfigError, Helm, Invalid, Kind, Setting
+from contract.kinds import Text
 from contract.secrets import read_secret_file, secret_from_env
 
 URL_ENV = "SHOAL_REDIS_URL"
@@ -50,6 +52,54 @@ def check_url(url: str) -> str:
         except ValueError as exc:
             raise ValueError(f"bad port in URL ({exc})") from None
     return url
+
+
+class RedisUrl(Kind[str]):
+    """The kind of a setting that holds a Redis URL (:func:`check_url`)."""
+
+    what = "a Redis URL"
+
+    def parse_text(self, text: str) -> str:
+        return self.parse_value(text.strip(), "")
+
+    def parse_value(self, value: object, where: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(value)
+        try:
+            return check_url(value)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"^({'|'.join(SCHEMES)})://"}
+
+
+URL = Setting(
+    RedisUrl(),
+    DEFAULT_URL,
+    "The broker: redis://, rediss:// (TLS), sentinel:// or unix://.",
+    key="url",
+    env=URL_ENV,
+    options=("--redis-url",),
+    helm=Helm(
+        "redis.url",
+        {"default": "redis://redis:6379/0"},
+        "in a cluster, Redis is a Service named redis; on a laptop, localhost",
+    ),
+)
+PASSWORD = Setting(
+    Text(),
+    None,
+    "The Redis password, put into URLs that carry none.",
+    env=PASSWORD_ENV,
+    secret=True,
+)
+PASSWORD_FILE = Setting(
+    Text(min_length=1),
+    None,
+    "A file holding the Redis password (a mounted Secret); the environment wins.",
+    key="passwordFile",
+)
 
 
 def with_password(url: str, password: str | None) -> str:
@@ -113,8 +163,8 @@ def parse_sentinel(url: str) -> SentinelTarget:
 class RedisSettings:
     """Where Redis is and how to log in. Build it with :meth:`from_env`."""
 
-    url: str = DEFAULT_URL
-    password: str | None = field(default=None, repr=False)
+    url: str = URL.field()
+    password: str | None = PASSWORD.field()
     """From ``SHOAL_REDIS_PASSWORD`` or a password file; a password in the URL wins."""
 
     def __post_init__(self) -> None:
@@ -130,22 +180,25 @@ class RedisSettings:
         url_option: str | None = None,
     ) -> RedisSettings:
         """The settings by the one precedence (module docstring): ``url`` and ``password_file``
-        from a config file, ``url_option`` from ``--redis-url``. ``ValueError`` names the
+        from a config file, ``url_option`` from ``--redis-url``. :class:`ConfigError` names the
         source of a bad value."""
-        sources = (("--redis-url", url_option), (URL_ENV, (env.get(URL_ENV) or "").strip()),
+        sources = ((URL.options[0], url_option), (URL_ENV, env.get(URL_ENV)),
                    ("redis.url", url), ("the default", DEFAULT_URL))  # fmt: skip
-        where, chosen = next((name, value) for name, value in sources if value)
+        where, chosen = next((name, text) for name, text in sources if text and text.strip())
         try:
-            check_url(chosen)
+            chosen = URL.kind.parse_text(chosen)
+        except Invalid as exc:
+            raise ConfigError(where, str(exc)) from None
+        try:
+            password = secret_from_env(env, PASSWORD_ENV)
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-        password = secret_from_env(env, PASSWORD_ENV)
+            raise ConfigError(str(exc)) from None
         if password is None and password_file:
             try:
                 password = read_secret_file(password_file) or None
             except OSError as exc:
-                raise ValueError(
-                    f"redis.passwordFile: cannot read {password_file!r} ({exc.strerror})"
+                raise ConfigError(
+                    "redis.passwordFile", f"cannot read {password_file!r} ({exc.strerror})"
                 ) from None
         return cls(url=chosen, password=password)
 

@@ -13,6 +13,16 @@ Kombu's own lists (a queue's list and its priority lists) are named in
 - ``shoal:autoscaler:status``: hash, queue -> JSON of the controller's last look and decision.
 - ``shoal:beat:entry:<name>``: hash, one periodic entry's fence state; ``shoal:beat:leader``
   and ``shoal:beat:leader:token``: the beat's lease and its fencing token counter.
+
+Delivery (the formats are :mod:`contract.held` and :mod:`contract.delayed`):
+
+- ``shoal:workers``: sorted set, one member per worker process (its incarnation), scored by the
+  Redis time in ms until which it counts as alive.
+- ``shoal:worker:<incarnation>``: hash, what a worker process holds from which list.
+- ``shoal:held:<incarnation>:<list>``: hash, the messages a worker process took from ``<list>``.
+- ``shoal:staging:<incarnation>:<list>``: list, messages a blocking wait moved out of ``<list>``
+  for that process, not yet taken into its held hash.
+- ``shoal:delayed:<queue>``: sorted set, tasks of ``<queue>`` due later, scored by due time (ms).
 """
 
 from __future__ import annotations
@@ -57,3 +67,28 @@ def beat_leader() -> str:
 
 def beat_leader_token() -> str:
     return f"{PREFIX}:beat:leader:token"
+
+
+def workers() -> str:
+    """Sorted set: incarnation -> liveness deadline (Redis time, ms)."""
+    return f"{PREFIX}:workers"
+
+
+def worker(incarnation: str) -> str:
+    """Hash: a worker process's record of what it holds (:mod:`contract.held`)."""
+    return f"{PREFIX}:worker:{incarnation}"
+
+
+def held(incarnation: str, list_name: str) -> str:
+    """Hash: sequence number -> message, taken from ``list_name`` by one worker process."""
+    return f"{PREFIX}:held:{incarnation}:{list_name}"
+
+
+def staging(incarnation: str, list_name: str) -> str:
+    """List: messages a blocking move took from ``list_name`` for one worker process."""
+    return f"{PREFIX}:staging:{incarnation}:{list_name}"
+
+
+def delayed(queue: str) -> str:
+    """Sorted set: tasks of ``queue`` due later, scored by due time in ms."""
+    return f"{PREFIX}:delayed:{queue}"

@@ -14,6 +14,10 @@ from __future__ import annotations
 from bisect import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from contract.fields import Invalid, Kind, Setting, declared, read_env
+from contract.kinds import Text
 
 STEPS_ENV = "SHOAL_PRIORITY_STEPS"
 SEPARATOR_ENV = "SHOAL_PRIORITY_SEP"
@@ -34,12 +38,56 @@ def check_steps(raw: Iterable[object]) -> tuple[int, ...]:
     return steps  # type: ignore[return-value]
 
 
+class PrioritySteps(Kind[tuple[int, ...]]):
+    """Kombu's priority steps: ``0,3,6,9`` as text, ``[0, 3, 6, 9]`` in YAML (see
+    :func:`check_steps`)."""
+
+    json_type = "array"
+    what = "integers from 0 to 9 including 0"
+
+    def parse_text(self, text: str) -> tuple[int, ...]:
+        words = [word.strip() for word in text.split(",") if word.strip()]
+        return self.parse_value([int(w) if w.isdigit() else w for w in words], "")
+
+    def parse_value(self, value: object, where: str) -> tuple[int, ...]:
+        if not isinstance(value, list | tuple):
+            raise self.fail(value)
+        try:
+            return check_steps(value)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+
+    def to_value(self, value: tuple[int, ...]) -> object:
+        return list(value)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": HIGHEST}}
+
+
+STEPS = Setting(
+    PrioritySteps(),
+    DEFAULT_STEPS,
+    "Kombu's priority steps: one list per step, 0 being the queue's own.",
+    key="steps",
+    env=STEPS_ENV,
+    helm="priority.steps",
+)
+SEPARATOR = Setting(
+    Text(min_length=1),
+    DEFAULT_SEPARATOR,
+    "Kombu's separator between a queue's name and a step in a list's name.",
+    key="separator",
+    env=SEPARATOR_ENV,
+    helm="priority.separator",
+)
+
+
 @dataclass(frozen=True)
 class Priorities:
     """The priority layout every process of one installation shares."""
 
-    steps: tuple[int, ...] = DEFAULT_STEPS
-    separator: str = DEFAULT_SEPARATOR
+    steps: tuple[int, ...] = STEPS.field()
+    separator: str = SEPARATOR.field()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", check_steps(self.steps))
@@ -47,17 +95,8 @@ class Priorities:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Priorities:
         """``SHOAL_PRIORITY_STEPS`` (``0,3,6,9``) and ``SHOAL_PRIORITY_SEP``, as the chart sets
-        them on every pod; ``ValueError`` names the variable."""
-        raw = (env.get(STEPS_ENV) or "").strip()
-        separator = env.get(SEPARATOR_ENV) or DEFAULT_SEPARATOR
-        if not raw:
-            return cls(DEFAULT_STEPS, separator)
-        items = [item.strip() for item in raw.split(",") if item.strip()]
-        try:
-            steps = check_steps(int(item) if item.isdigit() else item for item in items)
-        except ValueError as exc:
-            raise ValueError(f"{STEPS_ENV}: {exc}") from None
-        return cls(steps, separator)
+        them on every pod; :class:`contract.fields.ConfigError` names the variable."""
+        return cls(**read_env(declared(cls), env))
 
     def lists(self, queue: str) -> list[str]:
         """Every list of ``queue``, lowest step first (the queue's own list first)."""

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import re
 
+from contract.kinds import Text
+
 MAX_LENGTH = 63
 PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
 RULE = "1-63 letters, digits, _ . -, starting and ending with a letter or digit"
+DEFAULT_QUEUE = "celery"
+"""The queue of a task that names none: Celery's own ``task_default_queue``, so a stock
+``.delay()``, a worker started without ``--queue`` and a schedule entry without ``queue:`` meet."""
 _NAME = re.compile(PATTERN)
 
 
@@ -28,3 +33,10 @@ def check_queue_name(name: object) -> str:
         raise ValueError(f"{name!r} is not a queue name ({RULE})")
     assert isinstance(name, str)
     return name
+
+
+class QueueName(Text):
+    """The kind of a setting that holds a queue name (:mod:`contract.fields`)."""
+
+    def __init__(self) -> None:
+        super().__init__(pattern=PATTERN, rule=f"a queue name ({RULE})")

@@ -47,4 +47,14 @@ def load_strict(text: str | bytes) -> Any:
     try:
         return yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
-        raise YamlError(f"not valid YAML: {exc}") from None
+        raise YamlError(f"not valid YAML: {_one_line(exc)}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """PyYAML's message on one line: where, then what (its own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    words = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    what = ", ".join(str(w) for w in words if w) or " ".join(str(exc).split())
+    if mark is None:
+        return what
+    return f"line {mark.line + 1}, column {mark.column + 1}: {what}"

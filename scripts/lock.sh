@@ -4,7 +4,9 @@
 #      transitive dependency, with hashes, for every platform);
 #   2. export the pinned, hashed sets that pip installs:
 #        requirements/dev.txt    make test / lint / demo / bench / e2e (every extra + build)
-#        requirements/image.txt  the Dockerfile's runtime set
+#        requirements/image.txt  the Dockerfile's runtime set (the platform extra)
+#        requirements/kit.txt    the publisher kit alone (`pip install shoal`: Celery, kombu,
+#                                redis), what a team's web app adds; tests/integration check it
 #        requirements/build.txt  the build backend (setuptools, wheel)
 #   3. rebuild .venv from the new lock and run the suite (`make test`).
 # uv is used only here, at a pinned version, in .tools/uv; installs need only pip.
@@ -36,7 +38,8 @@ export_set() {  # export_set FILE ARGS...: a pinned, hashed requirements file fr
   } >"$file"
 }
 export_set requirements/dev.txt --all-extras --group build
-export_set requirements/image.txt
+export_set requirements/image.txt --extra platform
+export_set requirements/kit.txt
 export_set requirements/build.txt --only-group build
 
 if [ "${LOCK_SKIP_TEST:-}" != 1 ]; then

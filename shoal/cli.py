@@ -7,7 +7,11 @@ monkey-patch before anything else runs.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import sys
+
+from shoal.shadowing import first_clash, loads_app
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("workers.worker_cmd:main", "run a worker on named queues (prefork or gevent)"),
@@ -25,6 +29,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+PLATFORM_MODULES = ("gevent", "kubernetes", "prometheus_client", "sentry_sdk", "yaml")
+"""What ``pip install "shoal[platform]"`` adds to the publisher kit (``pip install shoal``);
+every command needs it (looked up, not imported: gevent must patch before it is imported)."""
+
+
+def missing_platform() -> list[str]:
+    return [name for name in PLATFORM_MODULES if importlib.util.find_spec(name) is None]
+
+
 def usage() -> str:
     lines = ["usage: shoal COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
@@ -39,6 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         print(f"shoal: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    clash = first_clash(with_cwd=loads_app(rest, os.environ))
+    if clash is not None:
+        print(clash.message(), file=sys.stderr)
+        return 2
+    missing = missing_platform()
+    if missing:
+        print(
+            f"shoal: {name!r} needs the platform, not installed here (no {', '.join(missing)}): "
+            "pip install 'shoal[platform]' (plain `pip install shoal` is the publisher kit)",
+            file=sys.stderr,
+        )
         return 2
     module_name, func_name = COMMANDS[name][0].split(":")
     try:

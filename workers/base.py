@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 
@@ -21,8 +21,14 @@ class NonRetryable(Exception):
     """Raise it (or a subclass) to fail for good at once: no retry, straight to dead letters."""
 
 
-class PlatformTask(Task):  # type: ignore[misc]
-    """Celery's Task with the platform's retry backoff and global rate limits.
+_TaskBase: Any = Task if TYPE_CHECKING else object
+
+
+class PlatformTaskMixin(_TaskBase):  # type: ignore[misc]
+    """The platform's layer over any Celery task class: retry backoff, ``NonRetryable``, the
+    global rate limits and the dead-letter request. It is placed before the app's own class
+    (``PlatformTask`` over Celery's ``Task``; over Django's ``DjangoTask`` or a team's base
+    class by :mod:`workers.compose`), so everything that class adds keeps working.
 
     ``self.retry()``, ``autoretry_for``, ``retry_backoff``, ``retry_jitter`` and ``max_retries``
     behave as in Celery. When a retry names no ``countdown``/``eta`` (a bare ``self.retry()``,
@@ -77,13 +83,13 @@ class PlatformTask(Task):  # type: ignore[misc]
 
     def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
         settings = getattr(self.app, "shoal_settings", None)
-        if settings is None or not settings.rate_limits:
-            return
-        queue = (self.request.delivery_info or {}).get("routing_key")
-        for limit in limits_for(self.name, queue, settings.rate_limits):
-            wait_s = self._acquire(limit.key, limit.per_second)
-            if wait_s > 0:
-                time.sleep(wait_s)  # cooperative under gevent (time is monkey-patched)
+        if settings is not None and settings.rate_limits:
+            queue = (self.request.delivery_info or {}).get("routing_key")
+            for limit in limits_for(self.name, queue, settings.rate_limits):
+                wait_s = self._acquire(limit.key, limit.per_second)
+                if wait_s > 0:
+                    time.sleep(wait_s)  # cooperative under gevent (time is monkey-patched)
+        super().before_start(task_id, args, kwargs)
 
     def _acquire(self, scope_key: str, per_second: float) -> float:
         from workers.broker import app_redis
@@ -94,3 +100,7 @@ class PlatformTask(Task):  # type: ignore[misc]
         except Exception as exc:  # fail open: Redis trouble must not fail the task itself
             log.warning("rate limit %s not applied: %s", scope_key, type(exc).__name__)
             return 0.0
+
+
+class PlatformTask(PlatformTaskMixin, Task):  # type: ignore[misc]
+    """Celery's Task with the platform layer: the task class of the worker's own app."""

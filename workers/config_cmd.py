@@ -1,7 +1,10 @@
-"""``shoal config [--json]``: the effective worker settings and Celery config, secrets masked.
+"""``shoal config [--app APP] [--json]``: the effective worker settings and Celery config, with
+the source of each Celery setting and every secret masked.
 
 It reads the same ``SHOAL_*`` variables and options as ``shoal worker``; a bad setting stops it
-with exit code 2 and one line naming the setting.
+with exit code 2 and one line naming the setting. With ``--app`` it loads the team's app as the
+worker does and shows where each setting comes from (``platform``, ``team``, ``environment``)
+and every setting of the app the platform overrides.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import os
 import sys
 from dataclasses import fields
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workers.redact import MASK, mask_text, settings_secrets
+from workers.redact import MASK, mask_settings, mask_text, settings_secrets
 from workers.settings import RateLimit, WorkerSettings
+
+if TYPE_CHECKING:
+    from workers.layers import Layered
 
 SECRET_FIELDS = ("redis_password",)
 
@@ -64,11 +70,42 @@ def effective(settings: WorkerSettings) -> dict[str, Any]:
     return dict(_masked(_plain(report), secrets))
 
 
+def effective_app(layered: Layered, lines: list[str]) -> dict[str, Any]:
+    """:func:`effective` for a team's app: the settings in force, the source of each, and the
+    app's settings the platform overrides (the worker's WARNING lines)."""
+    report = effective(layered.settings)
+    secrets = [*settings_secrets(layered.settings), *layered.secrets]
+    entries = {k: e for k, e in sorted(layered.entries.items()) if "." not in k}
+    report["celery"] = mask_settings(_plain({k: e.value for k, e in entries.items()}), secrets)
+    report["sources"] = {k: str(e.source) for k, e in entries.items()}
+    report["overridden"] = mask_settings(
+        _plain(
+            {
+                key: {"app": e.team, "in_force": e.value, "by": str(e.source), "why": e.why}
+                for key, e in sorted(layered.entries.items())
+                if e.overridden
+            }
+        ),
+        secrets,
+    )
+    report["lines"] = [mask_text(line, secrets) for line in lines]
+    return report
+
+
 def render_text(report: dict[str, Any]) -> str:
+    """INI-like sections; each Celery setting with ``# source``; the app's overridden settings
+    as the worker's WARNING lines."""
     lines: list[str] = []
-    for section, values in report.items():
+    sources = report.get("sources", {})
+    for section in ("settings", "derived", "celery"):
         lines.append(f"[{section}]")
-        lines += [f"{name} = {json.dumps(value)}" for name, value in values.items()]
+        for name, value in report[section].items():
+            source = f"  # {sources[name]}" if section == "celery" and name in sources else ""
+            lines.append(f"{name} = {json.dumps(value)}{source}")
+        lines.append("")
+    if "lines" in report:
+        lines.append("[overridden]")
+        lines += report["lines"] or ["(nothing: the app sets no setting the platform decides)"]
         lines.append("")
     return "\n".join(lines)
 
@@ -88,12 +125,22 @@ def main(argv: list[str]) -> int:
     from workers.worker_cmd import overlay
 
     args = parser().parse_args(argv)
+    env = overlay(args, os.environ)
     try:
-        settings = from_env(overlay(args, os.environ))
+        settings = from_env(env)
     except SettingsError as exc:
         print(f"shoal config: bad setting: {exc}", file=sys.stderr)
         return 2
-    report = effective(settings)
+    if settings.app:
+        from workers.worker_cmd import load_team_app
+
+        loaded = load_team_app(settings, env, prog="shoal config", install_hooks=False)
+        if loaded is None:
+            return 2
+        _, layered, lines = loaded
+        report = effective_app(layered, lines)
+    else:
+        report = effective(settings)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else render_text(report))
     return 0
 

@@ -22,8 +22,17 @@ from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from contract.fields import Setting
+from contract.kinds import Text
+
 HEALTH_FILE_ENV = "SHOAL_HEALTH_FILE"
 DEFAULT_HEALTH_FILE = "/tmp/shoal-health"
+HEALTH_FILE = Setting(
+    Text(min_length=1),
+    DEFAULT_HEALTH_FILE,
+    "The heartbeat file the worker writes and `shoal worker health` reads.",
+    env=HEALTH_FILE_ENV,
+)
 STARTUP_GRACE_S = 300.0
 """How long a worker may take from start to consuming (e.g. while Redis is unreachable)."""
 

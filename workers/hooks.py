@@ -13,12 +13,14 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from celery import Celery, bootsteps, signals
 from celery.worker import state as worker_state
 
 from contract.pools import Pool
+from contract.queues import DEFAULT_QUEUE
 from workers import health, inflight, metrics, redact, sentry_setup
 from workers.settings import WorkerSettings
 
@@ -181,7 +183,7 @@ def _task_queue(task: Any) -> str:
     return inflight.queue_of(info.get("routing_key"), _QUEUES[0])
 
 
-_QUEUES: list[tuple[str, ...]] = [("default",)]
+_QUEUES: list[tuple[str, ...]] = [(DEFAULT_QUEUE,)]
 
 
 def _on_prerun(sender: Any = None, task_id: str = "", task: Any = None, **_: Any) -> None:
@@ -266,15 +268,16 @@ def _child_exited(pid: int | None = None, **_: Any) -> None:
     metrics.process_exited(pid or os.getpid())
 
 
-def install(app: Celery, settings: WorkerSettings) -> None:
-    """Wire each concern (metrics, health, in-flight accounting, Sentry) into ``app``."""
+def install(app: Celery, settings: WorkerSettings, *, extra_secrets: Iterable[str] = ()) -> None:
+    """Wire each concern (metrics, health, in-flight accounting, Sentry) into ``app``;
+    ``extra_secrets`` (a team app's own URLs' passwords) are masked in logs too."""
     runtime = Runtime(app, settings)
     app.shoal_runtime = runtime  # type: ignore[attr-defined]
     _QUEUES[0] = settings.queues
     app.steps["consumer"].add(consumer_step(runtime))
     _connect_runtime(app, runtime)
     _connect_task_metrics()
-    log_filter = _install_log_filter(redact.settings_secrets(settings))
+    log_filter = _install_log_filter([*redact.settings_secrets(settings), *extra_secrets])
     signals.after_setup_logger.connect(log_filter, weak=False)
     signals.after_setup_task_logger.connect(log_filter, weak=False)
     log_filter()

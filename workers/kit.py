@@ -11,11 +11,16 @@ It sets JSON only, the priority convention (0..9, 9 the most urgent, none = 0 = 
 the broker transport options the workers use (priority steps and separator, visibility
 timeout), a ``published_at`` header on every task published from this process (epoch seconds,
 for the queue-wait metric), and a routing table: task name patterns to queues, plus a hook that
-routes on arguments. The kit imports neither the worker runtime nor gevent.
+routes on arguments. It adds to the app's settings and keeps the rest: its routes come after
+the app's own ``task_routes`` (the app's win on a tie), the app's result backend stays.
+
+The kit is what ``pip install shoal`` installs (Celery, kombu, redis): importing it loads
+neither the worker runtime nor kubernetes, gevent, prometheus-client, sentry-sdk or PyYAML.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from fnmatch import fnmatchcase
@@ -29,6 +34,8 @@ from contract import priority
 DEFAULT_PRIORITY_STEPS = priority.DEFAULT_STEPS
 DEFAULT_SEP = priority.DEFAULT_SEPARATOR
 PUBLISHED_AT = "published_at"
+JSON_ONLY = ("task_serializer", "result_serializer", "accept_content", "result_accept_content")
+log = logging.getLogger("shoal.kit")
 
 RouteHook = Callable[[str, tuple[Any, ...], dict[str, Any], dict[str, Any]], str | None]
 """``route_hook(name, args, kwargs, options) -> queue or None`` (None: use the table)."""
@@ -99,6 +106,18 @@ def transport_options(
     }
 
 
+def with_router(existing: Any, router: Router) -> tuple[Any, ...]:
+    """The app's ``task_routes`` (any form Celery takes) with ``router`` after them; a router
+    of an earlier :func:`configure` call is replaced, not stacked."""
+    if existing is None:
+        routes: tuple[Any, ...] = ()
+    elif isinstance(existing, list | tuple):
+        routes = tuple(existing)
+    else:
+        routes = (existing,)
+    return (*(r for r in routes if not isinstance(r, Router)), router)
+
+
 def configure(
     app: Celery,
     *,
@@ -108,31 +127,54 @@ def configure(
     priority_steps: Iterable[int] = DEFAULT_PRIORITY_STEPS,
     sep: str = DEFAULT_SEP,
     visibility_timeout_s: float = 3600.0,
-    default_priority: int = 0,
+    default_priority: int | None = None,
 ) -> Celery:
-    """Configure ``app`` (a team's own Celery app) to publish to shoal; returns ``app``."""
-    options = dict(app.conf.broker_transport_options or {})
+    """Configure ``app`` (a team's own Celery app) to publish to shoal; returns ``app``.
+
+    Set: JSON only (a different serializer of the app is replaced, with a warning), the
+    transport options, ``broker_url`` (when ``redis_url`` is given) and the routes, added after
+    the app's own. Filled only where the app has none: the result backend (``redis_url``), the
+    default priority (0, or ``default_priority``), ``task_create_missing_queues``,
+    ``broker_connection_retry_on_startup``.
+    """
+    conf = app.conf
+    options = dict(conf.broker_transport_options or {})
     options.update(
         transport_options(
             priority_steps=priority_steps, sep=sep, visibility_timeout_s=visibility_timeout_s
         )
     )
-    conf: dict[str, Any] = {
+    json_only: dict[str, Any] = {
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
         "result_accept_content": ["json"],
+    }
+    for key, value in json_only.items():
+        if conf.value_set_for(key) and conf[key] not in (value, tuple(value), "json"):
+            log.warning("shoal kit: %s %r replaced by %r (shoal workers run JSON only)",
+                        key, conf[key], value)  # fmt: skip
+    updates: dict[str, Any] = {
+        **json_only,
         "task_protocol": 2,
-        "task_default_priority": default_priority,
         "broker_transport_options": options,
-        "broker_connection_retry_on_startup": True,
+    }
+    fill: dict[str, Any] = {
+        "task_default_priority": 0,
         "task_create_missing_queues": True,
+        "broker_connection_retry_on_startup": True,
     }
     if redis_url:
-        conf["broker_url"] = redis_url
-        conf["result_backend"] = redis_url
+        updates["broker_url"] = redis_url
+        fill["result_backend"] = redis_url
+    for key, value in fill.items():
+        present = bool(conf.result_backend) if key == "result_backend" else conf.value_set_for(key)
+        if not present:
+            updates[key] = value
+    if default_priority is not None:
+        updates["task_default_priority"] = default_priority
     if routes is not None or route_hook is not None:
-        conf["task_routes"] = (Router(routes, route_hook),)
-    app.conf.update(conf)
+        updates["task_routes"] = with_router(conf.task_routes, Router(routes, route_hook))
+    conf.update(updates)
     before_task_publish.connect(_on_publish, weak=False, dispatch_uid=PUBLISH_HOOK_UID)
     return app

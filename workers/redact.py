@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -53,6 +53,24 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
         if secret and len(secret) >= 3:
             masked = masked.replace(secret, MASK)
     return masked
+
+
+def mask_settings(value: Any, secrets: Iterable[str] = (), *, key: str = "") -> Any:
+    """Celery settings (nested) with secrets masked as Celery's own censoring does: the whole
+    value of a key naming a secret (``API``, ``TOKEN``, ``KEY``, ``SECRET``, ``PASS``,
+    ``SIGNATURE``, ``DATABASE`` ... as ``celery.app.utils.HIDDEN_SETTINGS``), and passwords,
+    DSN keys and query tokens inside every string."""
+    from celery.app.utils import HIDDEN_SETTINGS
+
+    if key and HIDDEN_SETTINGS.search(key) and value not in (None, "", [], {}):
+        return MASK
+    if isinstance(value, str):
+        return mask_text(value, secrets)
+    if isinstance(value, dict):
+        return {k: mask_settings(v, secrets, key=str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_settings(v, secrets) for v in value]
+    return value
 
 
 def mask_url(url: str | None) -> str | None:

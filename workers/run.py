@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from celery import Celery
+
 from workers.app import create_app
 from workers.settings import WorkerSettings
 
@@ -29,12 +31,15 @@ def worker_argv(settings: WorkerSettings) -> list[str]:
     return argv
 
 
-def run_worker(settings: WorkerSettings) -> int:
+def run_worker(settings: WorkerSettings, app: Celery | None = None) -> int:
+    """Celery's worker on ``app`` (a team's, the platform layer already on it), or on the
+    platform's own app built from ``settings``."""
     import time
 
     from workers.preflight import wait_for_redis
 
     wait_for_redis(settings.broker_url, sleep=time.sleep)
-    app = create_app(settings)
+    if app is None:
+        app = create_app(settings)
     app.worker_main(worker_argv(settings))
     return 0

@@ -16,11 +16,19 @@ log = logging.getLogger("shoal.sentry")
 
 
 def init(settings: WorkerSettings) -> bool:
-    """Start sentry-sdk when a DSN is configured; returns whether it did."""
+    """Start sentry-sdk when a DSN is configured; returns whether it did.
+
+    A team's app that set up Sentry itself (``sentry_sdk.init`` in its Django settings) keeps
+    its own: the platform's DSN is not used, and a line says so."""
     if not settings.sentry_dsn:
         return False
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
+
+    client = sentry_sdk.get_client()
+    if client.is_active() and client.dsn:
+        log.warning("sentry: the app set up Sentry itself and keeps it; SHOAL_SENTRY_DSN unused")
+        return False
 
     try:
         sentry_sdk.init(

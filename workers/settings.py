@@ -1,8 +1,9 @@
-"""Typed worker settings, read once at the entry point from the environment.
+"""Typed worker settings, read once at the entry point from the environment (and the options).
 
-Every field has one environment variable, ``SHOAL_<FIELD>`` in upper case; the Helm chart sets
-those. A bad value raises :class:`SettingsError` whose message names the variable and what it
-accepts, so the worker stops at start with one line.
+Each field is declared once (:mod:`contract.fields`): its ``SHOAL_*`` variable, the option of
+``shoal worker`` that mirrors it, the Helm value the chart sets it from, its kind, range and
+default. A bad value raises :class:`SettingsError`, one line that names the variable and says
+what it accepts, so the worker stops at start.
 """
 
 from __future__ import annotations
@@ -10,23 +11,42 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from contract import priority as priorities
-from contract.connection import RedisSettings, check_url
-from contract.pools import Pool, default_concurrency, default_prefetch_multiplier
-from contract.queues import RULE as QUEUE_RULE
-from contract.queues import is_queue_name
-from contract.secrets import secret_from_env
+from contract.connection import PASSWORD, URL, RedisSettings
+from contract.fields import (
+    ConfigError,
+    Invalid,
+    Kind,
+    Setting,
+    declared,
+    env_names,
+    read_env,
+)
+from contract.kinds import Integer, ListOf, Number, Text, container_port, port
+from contract.pools import (
+    CONCURRENCY,
+    POOL,
+    PREFETCH_MULTIPLIER,
+    Pool,
+    default_concurrency,
+    default_prefetch_multiplier,
+)
+from contract.queues import DEFAULT_QUEUE, QueueName
+from contract.reporting import SENTRY_DSN, log_level_kind
+from contract.teamapp import APP_KIND, app_helm
 
 ENV_PREFIX = "SHOAL_"
 RATE = re.compile(r"^(?P<n>\d+(\.\d+)?)/(?P<unit>s|m|h)$")
+MODULE = r"^[A-Za-z_][A-Za-z0-9_.]*$"
 
 __all__ = ["Pool", "RateLimit", "SettingsError", "WorkerSettings", "from_env"]
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """A setting is missing or malformed; the message names it and what it accepts."""
 
 
@@ -43,49 +63,198 @@ class RateLimit:
         return f"{self.scope}:{self.name}"
 
 
+def parse_rate(name: str, raw: str) -> float:
+    """``5/s``, ``100/m`` or ``1000/h`` as a number per second."""
+    try:
+        return _rate(raw)
+    except Invalid as exc:
+        raise SettingsError(name, str(exc)) from None
+
+
+def _rate(raw: str) -> float:
+    match = RATE.match(raw.strip())
+    if not match or float(match["n"]) <= 0:
+        raise Invalid(f"expected a rate like 5/s, 100/m or 1000/h, got {raw!r}")
+    per = {"s": 1.0, "m": 60.0, "h": 3600.0}[match["unit"]]
+    return float(match["n"]) / per
+
+
+class RateLimits(Kind[tuple[RateLimit, ...]]):
+    """``queue:emails=5/s,task:billing.tasks.charge=100/m``."""
+
+    what = "entries like queue:NAME=5/s or task:NAME=100/m"
+
+    def parse_text(self, text: str) -> tuple[RateLimit, ...]:
+        limits = []
+        for item in (word.strip() for word in text.split(",")):
+            if not item:
+                continue
+            target, sep, rate = item.partition("=")
+            scope, colon, what = target.partition(":")
+            if not sep or not colon or scope not in ("queue", "task") or not what:
+                raise self.fail(item)
+            limits.append(RateLimit(scope, what, _rate(rate)))
+        return tuple(limits)
+
+
+class Autoscale(Kind[tuple[int, int]]):
+    """Celery's ``--autoscale MAX,MIN``."""
+
+    what = "MAX,MIN (e.g. 10,3)"
+
+    def parse_text(self, text: str) -> tuple[int, int]:
+        bits = text.split(",")
+        if len(bits) != 2:
+            raise self.fail(text)
+        try:
+            high, low = (Integer(0).parse_text(bit) for bit in bits)
+        except Invalid:
+            raise self.fail(text) from None
+        if high < 1 or low > high:
+            raise Invalid(f"expected MAX,MIN with 1 <= MAX and MIN <= MAX, got {text!r}")
+        return high, low
+
+
+class MemoryLimit(Kind[int | None]):
+    """Kilobytes, or ``0`` / ``none`` for no limit."""
+
+    what = "a number of kilobytes >= 1, or 0 or none for no limit"
+    unit = "kB"
+
+    def parse_text(self, text: str) -> int | None:
+        if text.strip().lower() in ("0", "none"):
+            return None
+        try:
+            return Integer(1).parse_text(text)
+        except Invalid:
+            raise self.fail(text) from None
+
+
+def _env(name: str, kind: Kind[Any], default: Any, doc: str, **where: Any) -> Any:
+    """A field read from ``SHOAL_<NAME>`` only."""
+    return Setting(kind, default, doc, env=ENV_PREFIX + name.upper(), **where).field()
+
+
+def _seconds(name: str, default: float, doc: str) -> Any:
+    """A duration from ``SHOAL_<NAME>``, in seconds, above 0."""
+    return _env(name, Number(0, exclusive_minimum=True, unit="s"), default, doc)
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
-    redis_url: str = "redis://localhost:6379/0"
-    """Broker URL: redis://, rediss:// (TLS), sentinel:// or unix://."""
-    redis_password: str | None = field(default=None, repr=False)
-    """Redis password, put into URLs that carry none. Also from SHOAL_REDIS_PASSWORD_FILE."""
-    result_backend_url: str | None = None
-    """Result backend; defaults to the broker URL."""
-    queues: tuple[str, ...] = ("default",)
-    pool: Pool = Pool.PREFORK
-    concurrency: int | None = None
-    """Pool size; defaults to the CPU count for prefork and 200 for gevent."""
-    autoscale: tuple[int, int] | None = None
-    """Celery's in-process pool autoscaler, ``MAX,MIN``."""
-    imports: tuple[str, ...] = ()
-    """Task modules of the application teams, e.g. ``billing.tasks,email.tasks``."""
-    prefetch_multiplier: int | None = None
-    """Defaults per pool: 1 for prefork, 4 for gevent."""
-    task_soft_time_limit_s: float = 300.0
-    task_time_limit_s: float = 360.0
-    visibility_timeout_s: float = 3600.0
-    """Redis redelivers an unacknowledged task after this; must exceed the hard time limit."""
-    result_expires_s: int = 86400
-    drain_timeout_s: float = 30.0
-    """On SIGTERM, running tasks get this long to finish (Celery's soft shutdown)."""
-    max_memory_per_child_kb: int | None = 512_000
-    """Prefork only: a child using more is replaced after its task."""
-    metrics_port: int = 9808
-    """0 turns the metrics endpoint off."""
-    health_port: int = 9809
-    """0 turns the health endpoint off."""
-    heartbeat_interval_s: float = 2.0
-    sentry_dsn: str | None = field(default=None, repr=False)
-    rate_limits: tuple[RateLimit, ...] = ()
-    """Global limits, e.g. ``queue:emails=5/s,task:billing.tasks.charge=100/m``."""
-    priority_steps: tuple[int, ...] = priorities.DEFAULT_STEPS
-    priority_sep: str = priorities.DEFAULT_SEPARATOR
-    worker_id: str = field(default_factory=socket.gethostname)
-    """Identity in Redis for in-flight accounting; the pod name in Kubernetes."""
-    log_level: str = "WARNING"
-    """WARNING, like Celery's own worker: no line per task (INFO logs one per task)."""
-    dead_letter_max_len: int = 10_000
-    """Each queue's dead-letter list keeps at most this many entries (oldest dropped, counted)."""
+    redis_url: str = URL.field()
+    redis_password: str | None = PASSWORD.field()
+    result_backend_url: str | None = _env(
+        "result_backend_url", URL.kind, None, "The result backend; default: the broker."
+    )
+    queues: tuple[str, ...] = _env(
+        "queues",
+        ListOf(QueueName(), what="queue names", min_items=1),
+        (DEFAULT_QUEUE,),
+        "Queues to consume (repeat the option for several); Celery's own default queue unless "
+        "set (or, with --app, the app's task_default_queue).",
+        options=("--queue", "-Q"),
+    )
+    pool: Pool = POOL.field()
+    concurrency: int | None = CONCURRENCY.field()
+    autoscale: tuple[int, int] | None = _env(
+        "autoscale", Autoscale(), None, "Celery's in-process pool autoscaler, MAX,MIN.",
+        options=("--autoscale",),
+    )  # fmt: skip
+    app: str | None = _env(
+        "app",
+        APP_KIND,
+        None,
+        "The team's own Celery app, as celery -A takes it: proj, proj.celery, proj.celery:app.",
+        options=("--app", "-A"),
+        helm=app_helm("queueDefaults.app"),
+    )
+    imports: tuple[str, ...] = _env(
+        "imports",
+        ListOf(Text(pattern=MODULE, rule="a module name"), what="module names"),
+        (),
+        "Task modules of the application teams, e.g. billing.tasks,email.tasks.",
+        options=("--imports",),
+        helm="queueDefaults.imports",
+    )
+    prefetch_multiplier: int | None = PREFETCH_MULTIPLIER.field()
+    task_soft_time_limit_s: float = _seconds(
+        "task_soft_time_limit_s", 300.0, "A task gets SoftTimeLimitExceeded after this."
+    )
+    task_time_limit_s: float = _seconds(
+        "task_time_limit_s", 360.0, "A task's process is killed after this."
+    )
+    visibility_timeout_s: float = _seconds(
+        "visibility_timeout_s",
+        3600.0,
+        "Redis redelivers an unacknowledged task after this; must exceed the hard time limit.",
+    )
+    result_expires_s: int = _env(
+        "result_expires_s", Integer(1, unit="s"), 86400, "Results are kept this long."
+    )
+    drain_timeout_s: float = _env(
+        "drain_timeout_s",
+        Number(0, 86_400, whole=True, unit="s"),
+        30.0,
+        "On SIGTERM, running tasks get this long to finish (Celery's soft shutdown).",
+        helm="queueDefaults.drainTimeoutSeconds",
+    )
+    max_memory_per_child_kb: int | None = _env(
+        "max_memory_per_child_kb",
+        MemoryLimit(),
+        512_000,
+        "Prefork only: a child using more is replaced after its task (0 or none: no limit).",
+    )
+    metrics_port: int = _env(
+        "metrics_port",
+        port(),
+        9808,
+        "The Prometheus port (0: off).",
+        options=("--metrics-port",),
+        helm=container_port("workers.metricsPort"),
+    )
+    health_port: int = _env(
+        "health_port",
+        port(),
+        9809,
+        "The /livez and /readyz port (0: off).",
+        options=("--health-port",),
+        helm=container_port("workers.healthPort"),
+    )
+    heartbeat_interval_s: float = _seconds(
+        "heartbeat_interval_s", 2.0, "How often the in-flight count and heartbeat are written."
+    )
+    sentry_dsn: str | None = SENTRY_DSN.field()
+    rate_limits: tuple[RateLimit, ...] = _env(
+        "rate_limits",
+        RateLimits(),
+        (),
+        "Global limits, e.g. queue:emails=5/s,task:billing.tasks.charge=100/m.",
+    )
+    priority_steps: tuple[int, ...] = priorities.STEPS.field()
+    priority_sep: str = priorities.SEPARATOR.field()
+    worker_id: str = _env(
+        "worker_id",
+        Text(min_length=1),
+        None,
+        "Identity in Redis for in-flight accounting; the pod name in Kubernetes.",
+        options=("--worker-id",),
+        factory=socket.gethostname,
+    )
+    log_level: str = _env(
+        "log_level",
+        log_level_kind(),
+        "WARNING",
+        "WARNING, like Celery's own worker: no line per task (INFO logs one per task).",
+        options=("--log-level",),
+        helm="queueDefaults.logLevel",
+    )
+    dead_letter_max_len: int = _env(
+        "dead_letter_max_len",
+        Integer(1),
+        10_000,
+        "Each queue's dead-letter list keeps at most this many entries (oldest dropped).",
+    )
 
     @property
     def redis(self) -> RedisSettings:
@@ -118,166 +287,17 @@ class WorkerSettings:
         return default_prefetch_multiplier(self.pool)
 
 
-def env_name(field_name: str) -> str:
-    return ENV_PREFIX + field_name.upper()
-
-
-def _parse_url(name: str, raw: str) -> str:
-    try:
-        return check_url(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {exc}") from None
-
-
-def _parse_int(name: str, raw: str, *, minimum: int = 0) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: expected an integer >= {minimum}, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name}: expected an integer >= {minimum}, got {value}")
-    return value
-
-
-def _parse_float(name: str, raw: str, *, positive: bool = True) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if positive and not value > 0:
-        raise SettingsError(f"{name}: expected a number > 0, got {raw!r}")
-    return value
-
-
-def _parse_list(name: str, raw: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _parse_queues(name: str, raw: str) -> tuple[str, ...]:
-    queues = _parse_list(name, raw)
-    if not queues:
-        raise SettingsError(f"{name}: expected one or more queue names separated by commas")
-    for queue in queues:
-        if not is_queue_name(queue):
-            raise SettingsError(f"{name}: bad queue name {queue!r} ({QUEUE_RULE})")
-    return queues
-
-
-def _parse_pool(name: str, raw: str) -> Pool:
-    try:
-        return Pool(raw.strip().lower())
-    except ValueError:
-        raise SettingsError(f"{name}: expected 'prefork' or 'gevent', got {raw!r}") from None
-
-
-def _parse_autoscale(name: str, raw: str) -> tuple[int, int]:
-    bits = raw.split(",")
-    if len(bits) != 2:
-        raise SettingsError(f"{name}: expected MAX,MIN (e.g. 10,3), got {raw!r}")
-    high, low = (_parse_int(name, b.strip()) for b in bits)
-    if high < 1 or low > high:
-        raise SettingsError(f"{name}: expected MAX,MIN with 1 <= MAX and MIN <= MAX, got {raw!r}")
-    return high, low
-
-
-def parse_rate(name: str, raw: str) -> float:
-    """``5/s``, ``100/m`` or ``1000/h`` as a number per second."""
-    match = RATE.match(raw.strip())
-    if not match or float(match["n"]) <= 0:
-        raise SettingsError(f"{name}: expected a rate like 5/s, 100/m or 1000/h, got {raw!r}")
-    per = {"s": 1.0, "m": 60.0, "h": 3600.0}[match["unit"]]
-    return float(match["n"]) / per
-
-
-def _parse_rate_limits(name: str, raw: str) -> tuple[RateLimit, ...]:
-    limits = []
-    for item in _parse_list(name, raw):
-        target, sep, rate = item.partition("=")
-        scope, colon, what = target.partition(":")
-        if not sep or not colon or scope not in ("queue", "task") or not what:
-            raise SettingsError(
-                f"{name}: expected entries like queue:NAME=5/s or task:NAME=100/m, got {item!r}"
-            )
-        limits.append(RateLimit(scope, what, parse_rate(name, rate)))
-    return tuple(limits)
-
-
-def _parse_steps(name: str, raw: str) -> tuple[int, ...]:
-    try:
-        return priorities.check_steps(_parse_int(name, s) for s in _parse_list(name, raw))
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {exc}") from None
-
-
-def _parse_log_level(name: str, raw: str) -> str:
-    level = raw.strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise SettingsError(f"{name}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
-    return level
-
-
-def _text(name: str, raw: str) -> str:
-    return raw
-
-
-def _optional_int(name: str, raw: str) -> int | None:
-    return None if raw.strip().lower() in ("", "none", "0") else _parse_int(name, raw, minimum=1)
-
-
-PARSERS: dict[str, Callable[[str, str], object]] = {
-    "redis_url": _parse_url,
-    "redis_password": _text,
-    "result_backend_url": _parse_url,
-    "queues": _parse_queues,
-    "pool": _parse_pool,
-    "concurrency": lambda n, r: _parse_int(n, r, minimum=1),
-    "autoscale": _parse_autoscale,
-    "imports": _parse_list,
-    "prefetch_multiplier": lambda n, r: _parse_int(n, r, minimum=1),
-    "task_soft_time_limit_s": _parse_float,
-    "task_time_limit_s": _parse_float,
-    "visibility_timeout_s": _parse_float,
-    "result_expires_s": lambda n, r: _parse_int(n, r, minimum=1),
-    "drain_timeout_s": lambda n, r: _parse_float(n, r, positive=False),
-    "max_memory_per_child_kb": _optional_int,
-    "metrics_port": lambda n, r: _parse_port(n, r),
-    "health_port": lambda n, r: _parse_port(n, r),
-    "heartbeat_interval_s": _parse_float,
-    "sentry_dsn": _text,
-    "rate_limits": _parse_rate_limits,
-    "priority_steps": _parse_steps,
-    "priority_sep": _text,
-    "worker_id": _text,
-    "log_level": _parse_log_level,
-    "dead_letter_max_len": lambda n, r: _parse_int(n, r, minimum=1),
-}
-
-
-def _parse_port(name: str, raw: str) -> int:
-    port = _parse_int(name, raw)
-    if port > 65535:
-        raise SettingsError(f"{name}: expected a port from 0 to 65535, got {port}")
-    return port
+SETTINGS = declared(WorkerSettings)
 
 
 def from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
     """Read and validate every ``SHOAL_*`` variable (see :func:`unknown_variables` for typos)."""
     env = os.environ if env is None else env
-    values: dict[str, object] = {}
-    for f in fields(WorkerSettings):
-        name = env_name(f.name)
-        raw = env.get(name)
-        if raw is None or (raw.strip() == "" and f.name not in ("priority_sep",)):
-            continue
-        values[f.name] = PARSERS[f.name](name, raw)
-    for secret in ("redis_password", "sentry_dsn"):
-        try:
-            value = secret_from_env(env, env_name(secret))
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
-        if value is not None:
-            values[secret] = value
-    settings = WorkerSettings(**values)  # type: ignore[arg-type]
+    try:
+        values = read_env(SETTINGS, env)
+    except ConfigError as exc:
+        raise SettingsError(exc.where, exc.problem) from None
+    settings = WorkerSettings(**values)
     validate(settings)
     return settings
 
@@ -299,10 +319,14 @@ def validate(settings: WorkerSettings) -> None:
         raise SettingsError("SHOAL_AUTOSCALE: set either SHOAL_AUTOSCALE or SHOAL_CONCURRENCY")
 
 
+def known_variables() -> set[str]:
+    """Every ``SHOAL_*`` variable a worker process reads, from the declarations."""
+    from workers.health import HEALTH_FILE
+
+    return env_names([*SETTINGS.values(), HEALTH_FILE])
+
+
 def unknown_variables(env: Mapping[str, str]) -> list[str]:
     """``SHOAL_*`` variables that name no setting (typos), for a warning at start."""
-    known = {env_name(f.name) for f in fields(WorkerSettings)}
-    known |= {"SHOAL_REDIS_PASSWORD_FILE", "SHOAL_SENTRY_DSN_FILE", "SHOAL_CONFIG"}
-    # Read by other parts of the same process tree, not by WorkerSettings.
-    known |= {"SHOAL_HEALTH_FILE"}
+    known = known_variables()
     return sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)

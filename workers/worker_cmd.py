@@ -6,54 +6,37 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workers.layers import Layered
+    from workers.settings import WorkerSettings
 
 
 def parser() -> argparse.ArgumentParser:
+    """The options mirror the settings that declare one (:mod:`workers.settings`)."""
+    from contract.fields import add_options
+    from workers.settings import SETTINGS
+
     p = argparse.ArgumentParser(
         prog="shoal worker",
         description="Run a Celery worker on named queues. Every option also reads SHOAL_<NAME>.",
     )
-    p.add_argument(
-        "--queue",
-        "-Q",
-        action="append",
-        dest="queues",
-        metavar="NAME",
-        help="queue to consume (repeat for several); SHOAL_QUEUES=a,b",
-    )
-    p.add_argument("--pool", "-P", help="prefork (CPU-bound) or gevent (I/O-bound); SHOAL_POOL")
-    p.add_argument("--concurrency", "-c", help="pool size; SHOAL_CONCURRENCY")
-    p.add_argument(
-        "--autoscale", help="Celery's in-process pool autoscaler MAX,MIN; SHOAL_AUTOSCALE"
-    )
-    p.add_argument("--imports", help="task modules, comma separated; SHOAL_IMPORTS")
-    p.add_argument("--redis-url", help="broker URL; SHOAL_REDIS_URL")
-    p.add_argument("--metrics-port", help="Prometheus port (0: off); SHOAL_METRICS_PORT")
-    p.add_argument("--health-port", help="health port (0: off); SHOAL_HEALTH_PORT")
-    p.add_argument("--worker-id", help="identity for in-flight accounting; SHOAL_WORKER_ID")
-    p.add_argument("--log-level", help="SHOAL_LOG_LEVEL")
+    add_options(p, SETTINGS)
     return p
 
 
 def overlay(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
-    """The environment with the command-line options laid over it (options win)."""
+    """The environment with the command-line options laid over it (options win), so an option
+    is read, checked and reported under its variable's name like the variable itself."""
+    from contract.fields import option_texts
+    from workers.settings import SETTINGS
+
     merged = dict(env)
-    if args.queues:
-        merged["SHOAL_QUEUES"] = ",".join(args.queues)
-    for option in (
-        "pool",
-        "concurrency",
-        "autoscale",
-        "imports",
-        "redis_url",
-        "metrics_port",
-        "health_port",
-        "worker_id",
-        "log_level",
-    ):
-        value = getattr(args, option)
-        if value is not None:
-            merged["SHOAL_" + option.upper()] = str(value)
+    for attr, text in option_texts(args, SETTINGS).items():
+        variable = SETTINGS[attr].env
+        assert variable is not None, attr  # every worker option mirrors a variable
+        merged[variable] = text
     return merged
 
 
@@ -66,9 +49,10 @@ def main(argv: list[str]) -> int:
     env = overlay(args, os.environ)
     if env.get("SHOAL_POOL", "").strip().lower() == "gevent":
         # Before anything imports socket, ssl, threading or redis.
-        from gevent import monkey
+        from workers.green import patch
 
-        monkey.patch_all()
+        for note in patch():
+            print(f"shoal worker: warning: {note}", file=sys.stderr)
 
     from workers.settings import SettingsError, from_env, unknown_variables
 
@@ -80,9 +64,49 @@ def main(argv: list[str]) -> int:
     for name in unknown_variables(env):
         print(f"shoal worker: warning: unknown setting {name} ignored", file=sys.stderr)
 
+    if settings.app:
+        return run_team_app(settings, env, prog="shoal worker")
     from workers.run import run_worker
 
     return run_worker(settings)
+
+
+def run_team_app(settings: WorkerSettings, env: Mapping[str, str], *, prog: str) -> int:
+    """Load the team's app, lay the platform over it, say every override, run it."""
+    from workers.run import run_worker
+
+    loaded = load_team_app(settings, env, prog=prog)
+    if loaded is None:
+        return 2
+    app, layered, lines = loaded
+    for line in lines:
+        print(f"{prog}: WARNING: {line}", file=sys.stderr)
+    return run_worker(layered.settings, app=app)
+
+
+def load_team_app(
+    settings: WorkerSettings, env: Mapping[str, str], *, prog: str, install_hooks: bool = True
+) -> tuple[Any, Layered, list[str]] | None:
+    """The team's app with the platform layer on it, and the lines about what was overridden;
+    None after printing the one line that says why it cannot run."""
+    from contract.teamapp import TeamAppError, load_app
+    from workers.adopt import adopt, prepare
+    from workers.layers import Refused
+    from workers.redact import mask_text
+
+    assert settings.app
+    try:
+        app = load_app(settings.app, env=env)
+        layered = prepare(app, settings, env)
+        task_lines = adopt(app, layered, install_hooks=install_hooks)
+    except TeamAppError as exc:
+        print(f"{prog}: {mask_text(str(exc))}", file=sys.stderr)
+        return None
+    except Refused as exc:
+        print(f"{prog}: cannot run --app {settings.app}: {mask_text(str(exc))}", file=sys.stderr)
+        return None
+    lines = [mask_text(line, layered.secrets) for line in (*layered.lines(), *task_lines)]
+    return app, layered, lines
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contract.connection import RedisSettings
+from contract.fields import add_options, declared, option_texts, read_env
+from contract.reporting import SERVICE_LOG_LEVEL
 from scheduler.autoscaler.config import ConfigError, ControllerConfig, load_config
 
 if TYPE_CHECKING:
@@ -25,15 +28,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("shoal.autoscaler")
 
 
+OPTIONS = {
+    **{attr: s for attr, s in declared(ControllerConfig).items() if s.options},
+    "log_level": SERVICE_LOG_LEVEL,
+}
+"""What the command line (or SHOAL_LOG_LEVEL) sets over the config file: ports and log level."""
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shoal autoscaler", description=__doc__)
     p.add_argument("--config", required=True, help="the controller's YAML config file")
     p.add_argument("--actuator", choices=("kubernetes", "local", "dry-run"), default="kubernetes")
     p.add_argument("--once", action="store_true", help="one pass, print the decisions, exit")
-    p.add_argument("--metrics-port", type=int, help="overrides metricsPort (0: off)")
-    p.add_argument("--health-port", type=int, help="overrides healthPort (0: off)")
     p.add_argument("--worker-log-dir", help="local actuator: write each worker's output here")
-    p.add_argument("--log-level", default=os.environ.get("SHOAL_LOG_LEVEL", "INFO"))
+    add_options(p, OPTIONS)
     return p
 
 
@@ -102,16 +110,17 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
     from scheduler.autoscaler.metrics import ControllerMetrics
     from scheduler.autoscaler.redis_source import RedisSource
     from scheduler.autoscaler.reload import ConfigWatcher
+    from scheduler.autoscaler.upkeep import Upkeep
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
-        config = load_config(args.config)
+        given = read_env(OPTIONS, os.environ, options=option_texts(args, OPTIONS))
+        level = given.pop("log_level", SERVICE_LOG_LEVEL.default)
+        config = dataclasses.replace(load_config(args.config), **given)
         redis = config.redis.settings(os.environ)
     except (ConfigError, ValueError) as exc:
         print(f"shoal autoscaler: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     client = redis.connect()
     source = RedisSource(client, steps=config.priority.steps, sep=config.priority.separator)
     release: Callable[[], None] = lambda: None  # noqa: E731
@@ -136,6 +145,8 @@ def run(args: argparse.Namespace, inherited: Mapping[str, str]) -> int:
         liveness=liveness,
         watcher=ConfigWatcher(args.config, config),
         is_leader=is_leader,
+        # A dry run changes nothing: no delayed task promoted, no dead worker's task given back.
+        upkeep=None if args.actuator == "dry-run" else Upkeep(client),
     )
     try:
         if args.once:
@@ -164,12 +175,10 @@ def _serve(
 ) -> None:
     from scheduler.autoscaler.health import serve
 
-    metrics_port = config.metrics_port if args.metrics_port is None else args.metrics_port
-    health_port = config.health_port if args.health_port is None else args.health_port
-    if metrics_port:
-        metrics.serve(metrics_port)
-    if health_port:
-        serve(live, health_port)
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    if config.health_port:
+        serve(live, config.health_port)
 
 
 def _in_flight_by_worker(client: Any, queue: str) -> Mapping[str, int]:

@@ -1,5 +1,7 @@
 """The control loop: observe, decide, act, as three separate steps, every poll interval.
 
+- upkeep (while leading): due delayed tasks back to their queues, dead workers' tasks back
+  (:mod:`~scheduler.autoscaler.upkeep`; a failure is logged and retried next pass);
 - observe: one call to the queue source for every queue (a failed observation is an explicit
   ``ok=False`` input to the policy) and one call to the actuator for the current replicas;
 - decide: the pure policy per queue, with the queue's remembered state;
@@ -29,6 +31,7 @@ from scheduler.autoscaler.model import Decision, Observation, QueueState, Readin
 from scheduler.autoscaler.policy import decide
 from scheduler.autoscaler.reload import ConfigWatcher
 from scheduler.autoscaler.source import QueueSource
+from scheduler.autoscaler.upkeep import Upkeep
 
 log = logging.getLogger("shoal.autoscaler")
 
@@ -44,6 +47,8 @@ class Outcome:
     decision: Decision
     error: str = ""
     acted: bool = False
+    reading: Reading = Reading()
+    """What the source measured (with the waiting tasks per priority step)."""
 
 
 @dataclass
@@ -58,6 +63,8 @@ class Controller:
     liveness: Liveness | None = None
     watcher: ConfigWatcher | None = None
     is_leader: Callable[[], bool] = lambda: True
+    upkeep: Upkeep | None = None
+    """Promotion of due delayed tasks and recovery of dead workers' tasks (None: not run)."""
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     states: dict[str, QueueState] = field(default_factory=dict)
@@ -67,10 +74,12 @@ class Controller:
     def step(self) -> list[Outcome]:
         self._reload()
         queues = self.config.queues
-        readings = self._observe(queues)
         leader = self.is_leader()
         if self.metrics:
             self.metrics.leader.set(1 if leader else 0)
+        if leader:
+            self._upkeep(queues)
+        readings = self._observe(queues)
         if not leader:
             self.states.clear()  # a new leader starts from what it sees, conservatively
             self._tick(readings)
@@ -116,6 +125,13 @@ class Controller:
                 log.info("status of %s not removed: %s", ", ".join(dropped), exc)
         self.config = new
 
+    def _upkeep(self, queues: tuple[QueuePolicy, ...]) -> None:
+        if self.upkeep is None:
+            return
+        result = self.upkeep.run([q.name for q in queues])
+        if self.metrics:
+            self.metrics.record_upkeep(result)
+
     def _observe(self, queues: tuple[QueuePolicy, ...]) -> dict[str, Reading]:
         started = time.perf_counter()
         readings = self.source.observe([q.name for q in queues])
@@ -138,11 +154,11 @@ class Controller:
             return None, str(exc)
 
     def _decide(self, queue: QueuePolicy, reading: Reading, current: int) -> Outcome:
-        obs = Observation.of(reading, current)
+        obs = Observation.of(reading, current, next_look_in_s=self.config.poll_interval_s)
         state = self.states.get(queue.name, QueueState.initial())
         decision = decide(obs, state, queue, self.clock())
         self.states[queue.name] = decision.state
-        return Outcome(queue, obs, decision, error=reading.error)
+        return Outcome(queue, obs, decision, error=reading.error, reading=reading)
 
     def _act(self, outcome: Outcome) -> Outcome:
         obs, decision, queue = outcome.observation, outcome.decision, outcome.queue
@@ -183,15 +199,25 @@ class Controller:
         return replace(outcome, acted=True)
 
     def _publish(self, outcomes: list[Outcome]) -> None:
+        at = self.wall()
+        steps = self.config.priority.steps
         if self.metrics:
             for o in outcomes:
-                self.metrics.record(o.queue.name, o.observation, o.decision)
+                self.metrics.record(
+                    o.queue.name, o.observation, o.decision, o.reading, steps=steps, at=at
+                )
         if self.status_client is None:
             return
-        at = self.wall()
         records = [
             status.record(
-                o.queue.name, o.queue.deployment, o.observation, o.decision, at=at, error=o.error
+                o.queue.name,
+                o.queue.deployment,
+                o.observation,
+                o.decision,
+                at=at,
+                error=o.error,
+                waiting=o.reading.waiting,
+                steps=steps,
             )
             for o in outcomes
         ]

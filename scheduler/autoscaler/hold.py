@@ -17,6 +17,11 @@ asking every time would have left it. Two kinds:
   equal to the current replicas passes the stabilization windows and the rate policies
   unchanged.
 
+Delayed tasks: neither kind covers an observation whose first delayed task is due within the
+wake lead (that answer wakes the queue, or keeps a replica for it, and counts as activity), nor
+one with tasks held in workers' records; a delayed task due later changes no answer. A hold
+assumes the same ``next_look_in_s`` in the observations it covers (the poll interval).
+
 Both assume the observation's rates are not read (:func:`reads_rates`) or, for quiet holds,
 that nothing arrives: the only state that then differs from asking every time is the
 capacity learnt from completion rates, which only ``targetLatencySeconds`` reads; the simulator
@@ -35,7 +40,7 @@ from scheduler.autoscaler.model import (
     QueueState,
     Reason,
 )
-from scheduler.autoscaler.policy import wakes
+from scheduler.autoscaler.policy import due_soon, wake_lead_s, wakes
 from scheduler.autoscaler.rules import QueuePolicy
 
 __all__ = ["NO_HOLD", "Hold", "carry", "hold", "reads_rates"]
@@ -59,9 +64,12 @@ class Hold(NamedTuple):
     """The answer's reason for an observation with work."""
     idle: Reason
     """The answer's reason for one without."""
+    due_beyond_s: float
+    """Only observations whose first delayed task is due more than this many seconds ahead
+    (or that have none); -inf: whatever is delayed."""
 
 
-NO_HOLD = Hold(1, 0, 0, -math.inf, math.inf, Reason.STEADY, Reason.IDLE)
+NO_HOLD = Hold(1, 0, 0, -math.inf, math.inf, Reason.STEADY, Reason.IDLE, math.inf)
 
 
 def reads_rates(policy: QueuePolicy) -> bool:
@@ -76,6 +84,9 @@ def hold(obs: Observation, decision: Decision, policy: QueuePolicy) -> Hold:
     current = obs.current_replicas
     if not policy.enabled or not obs.ok or decision.desired != current:
         return NO_HOLD
+    if obs.held_live or obs.held_dead or due_soon(obs, policy):
+        return NO_HOLD
+    lead = wake_lead_s(obs, policy)
     per_replica = _whole_target(policy)
     one = per_replica and current == 1 and policy.min_replicas <= 1
     if obs.backlog == 0 and obs.in_flight == 0:
@@ -83,15 +94,15 @@ def hold(obs: Observation, decision: Decision, policy: QueuePolicy) -> Hold:
         if until == -math.inf:
             return NO_HOLD
         if one and decision.reason is Reason.COOLDOWN:
-            return _one_replica(per_replica, policy)
-        return Hold(0, 0, 0, until, math.inf, Reason.STEADY, decision.reason)
+            return _one_replica(per_replica, policy, lead)
+        return Hold(0, 0, 0, until, math.inf, Reason.STEADY, decision.reason, lead)
     if not per_replica or decision.reason is not Reason.STEADY:
         return NO_HOLD
     if one and policy.cooldown_s > 0:
-        return _one_replica(per_replica, policy)
+        return _one_replica(per_replica, policy, lead)
     most = current * policy.concurrency if current < policy.max_replicas else _ANY
     work = ((current - 1) * per_replica + 1, current * per_replica)
-    return Hold(*work, most, math.inf, math.inf, Reason.STEADY, Reason.STEADY)
+    return Hold(*work, most, math.inf, math.inf, Reason.STEADY, Reason.STEADY, -math.inf)
 
 
 def carry(
@@ -119,13 +130,13 @@ def _whole_target(policy: QueuePolicy) -> int:
     return int(target)
 
 
-def _one_replica(per_replica: int, policy: QueuePolicy) -> Hold:
+def _one_replica(per_replica: int, policy: QueuePolicy, lead: float) -> Hold:
     """One replica, cooling down or busy: up to ``per_replica`` tasks ask for one (steady),
     none keeps it for the cooldown after the last work; either way one, and a recommendation
     equal to the replicas passes the behaviour unchanged."""
     most = policy.concurrency if policy.max_replicas > 1 else _ANY
     cooldown = policy.cooldown_s
-    return Hold(0, per_replica, most, math.inf, cooldown, Reason.STEADY, Reason.COOLDOWN)
+    return Hold(0, per_replica, most, math.inf, cooldown, Reason.STEADY, Reason.COOLDOWN, lead)
 
 
 def _quiet_until(obs: Observation, decision: Decision, policy: QueuePolicy) -> float:

@@ -32,7 +32,11 @@ class Reason(StrEnum):
     IN_FLIGHT_FLOOR = "in-flight-floor"
     """Held up so the work in flight keeps its replicas: ceil(in_flight / concurrency)."""
     WORK_WAITING = "work-waiting"
-    """Held at one: a replica never goes away while any task waits or is in flight."""
+    """Held at one: a replica never goes away while any task waits, is in flight or is held by
+    a dead worker (it is back in the queue within seconds)."""
+    DELAYED_DUE = "delayed-due"
+    """Woken (or kept at one) for delayed tasks: the first is due within podStartupSeconds plus
+    the poll interval, so a replica is ready when it is due."""
     MIN_REPLICAS = "min-replicas"
     MAX_REPLICAS = "max-replicas"
     STABILIZATION = "stabilization"
@@ -57,6 +61,14 @@ class Reading(NamedTuple):
     completion_rate_per_s: float = 0.0
     ok: bool = True
     error: str = ""
+    waiting: tuple[int, ...] = ()
+    """Tasks waiting per priority step, in the order of the steps (the queue's own list, for
+    priorities below the second step, first); they sum to ``backlog``. Empty: not measured."""
+    held_live: int = 0
+    held_dead: int = 0
+    delayed: int = 0
+    next_due_in_s: float | None = None
+    """The fields of :class:`Observation` of the same names."""
 
     @classmethod
     def failed(cls, error: str) -> Reading:
@@ -76,13 +88,27 @@ class Observation(NamedTuple):
     completion_rate_per_s: float = 0.0
     current_replicas: int = 0
     ok: bool = True
+    held_live: int = 0
+    """Tasks live workers hold in their held records (running, prefetched or waiting for an
+    ETA due soon): never scaled to zero while there are any."""
+    held_dead: int = 0
+    """Tasks held by workers known dead, not yet given back: work that is back in the queue
+    within seconds, counted with the waiting tasks."""
+    delayed: int = 0
+    """Tasks waiting in the queue's delayed set for their due time (not work yet)."""
+    next_due_in_s: float | None = None
+    """Seconds from this observation until the first delayed task is due (negative: overdue);
+    None when nothing is delayed."""
+    next_look_in_s: float = 0.0
+    """Seconds until the controller decides again (its poll interval): what is due before then
+    must be woken for now."""
 
     @classmethod
     def failed(cls, current_replicas: int) -> Observation:
         return cls(current_replicas=current_replicas, ok=False)
 
     @classmethod
-    def of(cls, reading: Reading, current_replicas: int) -> Observation:
+    def of(cls, reading: Reading, current_replicas: int, *, next_look_in_s: float) -> Observation:
         if not reading.ok:
             return cls.failed(current_replicas)
         return cls(
@@ -92,6 +118,12 @@ class Observation(NamedTuple):
             reading.arrival_rate_per_s,
             reading.completion_rate_per_s,
             current_replicas,
+            True,
+            reading.held_live,
+            reading.held_dead,
+            reading.delayed,
+            reading.next_due_in_s,
+            next_look_in_s,
         )
 
 

@@ -4,11 +4,15 @@ Per queue it reads the length of the queue's list and of each priority list, the
 of each non-empty list (kombu LPUSHes and consumers BRPOP, so the oldest is at index -1) for its
 ``published_at`` header, the in-flight hash and the completed counter. By default this runs as
 a Lua script (EVALSHA per :data:`QUEUES_PER_SCRIPT` queues, all written at once) whose reply is
-one string of four tokens per queue (backlog, in flight, completed, oldest ``published_at`` or
-``-``) plus a list of the rare values the script leaves to Python (see :data:`OBSERVE_SCRIPT`).
-The arguments are packed once per set of queues, so a poll costs the client one join of a short
-integer and one ``split`` per chunk. Where scripting is not allowed it falls back to one
-pipeline of plain commands (same answer, more bytes and parsing).
+one string of tokens per queue (the length of each list, in flight, completed, oldest
+``published_at`` or ``-``) plus a list of the rare values the script leaves to Python (see
+:data:`OBSERVE_SCRIPT`). The delivery census (:mod:`contract.census`: tasks held by live and by
+dead workers, delayed tasks and the first due time) rides in the same round trip, one more
+EVALSHA after the chunks. The arguments are packed once per set of queues, so a poll costs the
+client one join of a short integer and one ``split`` per chunk. Where scripting is not allowed
+it falls back to one pipeline of plain commands: the same answer, more bytes and parsing, except
+the tasks held by workers, which only the census script can count (they read 0, and the switch
+says so once).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any, NamedTuple
 
 import redis
 
-from contract import keys
+from contract import census, keys, scripts
 from contract.inflight import decode as decode_inflight
 from contract.priority import DEFAULT_SEPARATOR, DEFAULT_STEPS, priority_lists
 from scheduler.autoscaler.model import Reading
@@ -53,13 +57,15 @@ local ks = KEYS
 local q, i, last = 0, 1, #ks
 while i <= last do
   q = q + 1
-  local backlog, oldest, oldest_raw, bad = 0, huge, '-', nil
+  local oldest, oldest_raw, bad, first = huge, '-', nil, k
   for j = i, i + n - 1 do
     local len = pcall('LLEN', ks[j])
+    k = k + 1
     if type(len) ~= 'number' then
-      bad = bad or len.err
-    elseif len > 0 then
-      backlog = backlog + len
+      bad, len = bad or len.err, 0
+    end
+    out[k] = len
+    if len > 0 then
       local tail = call('LINDEX', ks[j], -1)
       local size = tail and #tail or 0
       local at = tail and find(tail, 'published_at"', size > window and size - window or 1, true)
@@ -101,7 +107,8 @@ while i <= last do
   local completed = pcall('HGET', ks[i + n + 1], 'completed')
   if type(completed) == 'table' then bad, completed = bad or completed.err, false end
   if bad then
-    backlog, held, completed, oldest_raw = 0, 0, '0', '-'
+    for x = first + 1, k do out[x] = 0 end
+    held, completed, oldest_raw = 0, '0', '-'
     extra[e + 1], extra[e + 2], extra[e + 3], e = q, 'e', bad, e + 3
   elseif not completed then
     completed = '0'
@@ -109,13 +116,14 @@ while i <= last do
     extra[e + 1], extra[e + 2], extra[e + 3], e = q, 'c', completed, e + 3
     completed = '0'
   end
-  out[k + 1], out[k + 2], out[k + 3], out[k + 4], k = backlog, held, completed, oldest_raw, k + 4
+  out[k + 1], out[k + 2], out[k + 3], k = held, completed, oldest_raw, k + 3
   i = i + n + 2
 end
 return {table.concat(out, ' '), extra}
 """
 """KEYS: per queue its ``n`` lists, its in-flight hash and its stats hash. ARGV: ``n``,
-:data:`TAIL_WINDOW_BYTES`, now in epoch ms (last: the only argument that changes).
+:data:`TAIL_WINDOW_BYTES`, now in epoch ms (last: the only argument that changes). Reply: per
+queue ``n + 3`` tokens: each list's length, in flight, completed, oldest ``published_at``.
 
 The script turns into Lua numbers only values it reads exactly as Python does: canonical
 in-flight entries (``"<count> <expires_ms>"``, a count of at most 9 digits), counters of at
@@ -139,6 +147,13 @@ class Counts(NamedTuple):
     error: str = ""
     """Why this queue's keys could not be read (one of them holds another type), the counts
     then being zero; empty when they were read."""
+    waiting: tuple[int, ...] = ()
+    """The length of each of the queue's lists, lowest priority step first (sum: backlog)."""
+    held_live: int = 0
+    held_dead: int = 0
+    delayed: int = 0
+    next_due_ms: int | None = None
+    """As :class:`contract.census.Holding` counts them."""
 
 
 def parse_published_at(raw: object) -> float | None:
@@ -199,10 +214,10 @@ def scripting_refused(exc: redis.ResponseError) -> bool:
     )
 
 
-def unreadable(error: bytes | str) -> Counts:
+def unreadable(error: bytes | str, lists: int) -> Counts:
     """A queue whose keys could not be read: no counts, and why."""
     text = error.decode(errors="replace") if isinstance(error, bytes) else error
-    return Counts(0, 0, 0, (), text)
+    return Counts(0, 0, 0, (), text, (0,) * lists)
 
 
 def _int(raw: object) -> int:
@@ -217,10 +232,11 @@ def _oldest(stamps: Any) -> tuple[float, ...]:
     return (min(found),) if found else ()
 
 
-_counts: Callable[[tuple[int, int, int, tuple[float, ...], str]], Counts] = functools.partial(
-    tuple.__new__, Counts
-)
+_Row = tuple[int, int, int, tuple[float, ...], str, tuple[int, ...], int, int, int, int | None]
+_counts: Callable[[_Row], Counts] = functools.partial(tuple.__new__, Counts)
 """``Counts(*row)`` without the Python-level ``__new__`` of a NamedTuple (1,000 per poll)."""
+
+_NOBODY = census.Holding(0, 0, 0, None)
 
 
 class CountsReader:
@@ -234,12 +250,15 @@ class CountsReader:
         sep: str,
         use_script: bool = True,
         queues_per_script: int = QUEUES_PER_SCRIPT,
+        holding: bool = True,
     ) -> None:
         self.client = client
         self.steps = steps
         self.sep = sep
         self.use_script = use_script
         self.queues_per_script = queues_per_script
+        self.holding = holding
+        """Whether the delivery census (held and delayed tasks) is read too."""
         self._script = ScriptCall(client, OBSERVE_SCRIPT)
 
     def lists(self, queue: str) -> list[str]:
@@ -261,7 +280,11 @@ class CountsReader:
             except redis.ResponseError as exc:
                 if not scripting_refused(exc):
                     raise  # a failed observation: held, and the script is tried again next poll
-                log.warning("Lua scripting refused (%s): using a plain pipeline", exc)
+                log.warning(
+                    "Lua scripting refused (%s): using a plain pipeline; tasks held by workers "
+                    "are not counted (the delivery census is a script), delayed tasks are",
+                    exc,
+                )
                 self.use_script = False
         return self._read_pipeline(queues, now_ms)
 
@@ -269,32 +292,50 @@ class CountsReader:
         names = tuple(queues)
         size = self.queues_per_script
         chunks = [names[at : at + size] for at in range(0, len(names), size)]
-        if not self._script.prepared_for((names, size)):
+        tag = (names, size, self.holding)
+        if not self._script.prepared_for(tag):
             args = [len(self.steps), TAIL_WINDOW_BYTES]
-            self._script.prepare((names, size), [(self.script_keys(c), args) for c in chunks])
+            then = [("census", *census.call(names))] if self.holding else []
+            self._script.prepare(
+                tag,
+                [(self.script_keys(c), args) for c in chunks],
+                then=[(scripts.source(name), k, a) for name, k, a in then],
+            )
+        replies = self._script.call(now_ms)
+        holding = census.parse(names, replies[-1]) if self.holding else {}
         result: dict[str, Counts] = {}
-        for chunk, (blob, extra) in zip(chunks, self._script.call(now_ms), strict=True):
+        n = len(self.steps)
+        width = n + 3
+        for chunk, (blob, extra) in zip(chunks, replies, strict=False):
             tokens = (blob.encode() if isinstance(blob, str) else blob).split(b" ")
-            if len(tokens) != 4 * len(chunk):
+            if len(tokens) != width * len(chunk):
                 raise redis.ResponseError(f"observe script: {len(tokens)} tokens for {len(chunk)}")
-            stamps = [() if o == b"-" else (float(o),) for o in tokens[3::4]]
+            stamps = [() if o == b"-" else (float(o),) for o in tokens[n + 2 :: width]]
+            waiting = list(zip(*[map(int, tokens[j::width]) for j in range(n)], strict=True))
+            held = [holding.get(q, _NOBODY) for q in chunk]
             rows = zip(
-                map(int, tokens[0::4]),
-                map(int, tokens[1::4]),
-                map(int, tokens[2::4]),
+                map(sum, waiting),
+                map(int, tokens[n::width]),
+                map(int, tokens[n + 1 :: width]),
                 stamps,
                 [""] * len(chunk),
+                waiting,
+                *zip(*held, strict=True),
                 strict=True,
             )
             read = dict(zip(chunk, map(_counts, rows), strict=True))
             if extra:
-                self._apply_extra(read, chunk, extra, now_ms)
+                self._apply_extra(read, chunk, extra, now_ms, n)
             result.update(read)
         return result
 
     @staticmethod
     def _apply_extra(
-        result: dict[str, Counts], names: tuple[str, ...], extra: list[Any], now_ms: int
+        result: dict[str, Counts],
+        names: tuple[str, ...],
+        extra: list[Any],
+        now_ms: int,
+        lists: int,
     ) -> None:
         """Values the script left to Python, read by the pipeline's own functions."""
         for index in range(0, len(extra), 3):
@@ -308,7 +349,7 @@ class CountsReader:
             elif kind in (b"c", "c"):
                 result[queue] = counts._replace(completed=_int(raw))
             else:
-                result[queue] = unreadable(raw)
+                result[queue] = unreadable(raw, lists)
 
     def _read_pipeline(self, queues: Sequence[str], now_ms: int) -> dict[str, Counts]:
         pipe = self.client.pipeline(transaction=False)
@@ -321,28 +362,52 @@ class CountsReader:
                 pipe.lindex(name, -1)
             pipe.hgetall(keys.inflight(queue))
             pipe.hget(keys.stats(queue), "completed")
+        if self.holding:
+            for queue in queues:
+                pipe.zcard(keys.delayed(queue))
+                pipe.zrange(keys.delayed(queue), 0, 0, withscores=True)
         reply = pipe.execute(raise_on_error=False)
         width = 2 * n + 2
+        holding = self._pipeline_holding(queues, reply[width * len(queues) :])
         result = {}
         for index, queue in enumerate(queues):
             row = reply[width * index : width * (index + 1)]
             failed = next((x for x in row if isinstance(x, redis.ResponseError)), None)
             if failed is not None:
-                result[queue] = unreadable(str(failed))
+                result[queue] = unreadable(str(failed), n)
                 continue
+            lengths = tuple(int(x) for x in row[:n])
             result[queue] = Counts(
-                backlog=sum(int(x) for x in row[:n]),
-                in_flight=in_flight_sum(row[2 * n], now_ms),
-                completed=_int(row[2 * n + 1]),
-                published_at=_oldest(header_of(m) for m in row[n : 2 * n]),
+                sum(lengths),
+                in_flight_sum(row[2 * n], now_ms),
+                _int(row[2 * n + 1]),
+                _oldest(header_of(m) for m in row[n : 2 * n]),
+                "",
+                lengths,
+                *holding.get(queue, _NOBODY),
             )
         return result
 
+    def _pipeline_holding(self, queues: Sequence[str], reply: list[Any]) -> dict[str, Any]:
+        """Delayed tasks by plain commands (tasks held by workers only the census counts)."""
+        if not self.holding:
+            return {}
+        failed = next((x for x in reply if isinstance(x, redis.ResponseError)), None)
+        if failed is not None:
+            raise failed  # as the census script fails on a delayed set of another type
+        out = {}
+        for index, queue in enumerate(queues):
+            count, head = reply[2 * index], reply[2 * index + 1]
+            first = int(head[0][1]) if head else None
+            out[queue] = census.Holding(0, 0, int(count), first)
+        return out
 
-_reading: Callable[[tuple[int, int, float | None, float, float, bool, str]], Reading] = (
-    functools.partial(tuple.__new__, Reading)
-)
-"""``Reading(*fields)`` (all seven) without the NamedTuple's Python-level ``__new__``."""
+
+_ReadingRow = tuple[
+    int, int, float | None, float, float, bool, str, tuple[int, ...], int, int, int, float | None
+]
+_reading: Callable[[_ReadingRow], Reading] = functools.partial(tuple.__new__, Reading)
+"""``Reading(*fields)`` (all of them) without the NamedTuple's Python-level ``__new__``."""
 
 _NO_RATES = RateState()
 """A queue's rates before its first sample (frozen, so shared)."""
@@ -379,13 +444,15 @@ class RedisSource:
         return {q: self._reading(q, counts[q], now) for q in queues}
 
     def _reading(self, queue: str, counts: Counts, now: float) -> Reading:
-        backlog, in_flight, completed, published_at, error = counts
+        (backlog, in_flight, completed, published_at, error, waiting, live, dead, delayed, due) = (
+            counts
+        )
         if error:
             return Reading.failed(error)  # the rates keep their last state
         rates = update_rates(
             self.rates.get(queue) or _NO_RATES,
             at=now,
-            backlog=backlog,
+            backlog=backlog + dead,  # a dead worker's tasks wait to go back to the queue
             in_flight=in_flight,
             completed=completed,
             half_life_s=self.rate_half_life_s,
@@ -401,7 +468,11 @@ class RedisSource:
                 now=now,
             )
         arrival, completion = rates.arrival_per_s, rates.completion_per_s
-        return _reading((backlog, in_flight, oldest, arrival, completion, True, ""))
+        due_in = None if due is None else due / 1000 - now
+        return _reading(
+            (backlog, in_flight, oldest, arrival, completion, True, "", waiting, live, dead,
+             delayed, due_in)
+        )  # fmt: skip
 
     def close(self) -> None:
         self.client.close()

@@ -25,35 +25,24 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from contract.teamapp import TeamAppError
+from scheduler.beat import settings as beat_settings
 from scheduler.beat.cron import zone
 from scheduler.beat.schedules import When, next_fire
-from scheduler.beat.settings import DEFAULT_METRICS_PORT, BeatSettings
 from scheduler.beat.spec import Entry, SpecError
 
 if TYPE_CHECKING:
     from scheduler.beat.runner import Clock
-
-APP_ENV = "SHOAL_APP"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shoal beat", description=__doc__.splitlines()[0])
     p.add_argument("--schedules", type=Path, help="run a replica with this schedules file")
     p.add_argument(
-        "--app",
-        default=os.environ.get(APP_ENV) or None,
-        help=f"the team's Celery app, as celery -A names it (default ${APP_ENV})",
-    )
-    p.add_argument(
         "--check", nargs="?", const="", metavar="FILE", help="validate FILE and/or --app, print"
     )
     p.add_argument("--next", type=int, default=5, metavar="N", help="fire times per entry")
     p.add_argument("--from", dest="from_", metavar="ISO", help="--check from this instant")
-    p.add_argument("--redis-url", help="overrides SHOAL_REDIS_URL")
-    p.add_argument("--no-leader-lease", action="store_true", help="every replica tries every tick")
-    p.add_argument("--lease-s", type=float, default=10.0, help="leader lease (failover) seconds")
-    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="0 = off")
-    p.add_argument("--log-level", default=os.environ.get("SHOAL_LOG_LEVEL", "INFO"))
+    beat_settings.add_options(p)
     return p
 
 
@@ -104,7 +93,12 @@ def run_check(args: argparse.Namespace) -> int:
     from scheduler.beat.sources.opening import open_catalog
 
     path = Path(args.check) if args.check else None
-    if path is None and not args.app:
+    try:
+        app = beat_settings.app(args, os.environ)
+    except ValueError as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 2
+    if path is None and not app:
         print("shoal beat: --check needs a FILE, --app APP (SHOAL_APP) or both", file=sys.stderr)
         return 2
     try:
@@ -117,13 +111,13 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         catalog = open_catalog(
             schedules_path=path,
-            app_spec=args.app,
+            app_spec=app,
             metrics=BeatMetrics(CollectorRegistry()),
             check=True,
         )
         entries = catalog.load()
     except SpecError as exc:
-        print(f"shoal beat: {path}: {exc}" if path and not args.app else f"shoal beat: {exc}",
+        print(f"shoal beat: {path}: {exc}" if path and not app else f"shoal beat: {exc}",
               file=sys.stderr)  # fmt: skip
         return 1
     except TeamAppError as exc:
@@ -141,23 +135,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
-    from contract.connection import RedisSettings
-    from contract.priority import Priorities
-    from contract.secrets import secret_from_env
     from scheduler.beat.metrics import BeatMetrics
     from scheduler.beat.runner import Beat
 
     try:
-        settings = BeatSettings(
-            schedules_path=args.schedules,
-            app=args.app,
-            redis=RedisSettings.from_env(os.environ, url_option=args.redis_url),
-            priorities=Priorities.from_env(os.environ),
-            leader_lease=not args.no_leader_lease,
-            lease_s=args.lease_s,
-            metrics_port=args.metrics_port,
-            sentry_dsn=secret_from_env(os.environ, "SHOAL_SENTRY_DSN"),
-        )
+        settings = beat_settings.from_args(args, os.environ)
         beat = Beat(settings, settings.redis.connect(), metrics=BeatMetrics(), clock=clock)
     except TeamAppError as exc:
         print(f"shoal beat: {exc}", file=sys.stderr)
@@ -184,8 +166,13 @@ def main(argv: list[str], *, clock: Clock | None = None) -> int:
     args = parser().parse_args(argv)
     # One process: Prometheus' multiprocess mode (set for prefork workers) does not apply.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    try:
+        level = beat_settings.log_level(args, os.environ)
+    except ValueError as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -29,15 +29,18 @@ from typing import Any
 import redis
 import yaml
 
+from contract.chartvalues import Values, as_int, autoscaled, autoscaler_queues, resolve_queues
+from scheduler.autoscaler.config import ConfigError
 from scheduler.demo import render
 from scheduler.demo.children import Child, Children, environ_matches
 from scheduler.demo.view import History, Reader
+from scheduler.simulate.trace import TraceError, read_rows
+from scheduler.simulate.values import chart_values, naming, read_file
 
 HERE = Path(__file__).resolve().parent
 DEMO_VALUES = HERE / "demo-values.yaml"
 DEMO_TRACE = HERE / "demo-trace.csv"
 DEMO_SCHEDULES = HERE / "schedules.yaml"
-CONFIG_QUEUE_KEYS = ("name", "pool", "concurrency", "autoscaling")
 
 
 class DemoError(RuntimeError):
@@ -63,44 +66,38 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def demo_values(path: Path) -> Values:
+    """A values file as the chart's templates see it (over the chart's own defaults)."""
+    return chart_values(read_file(path))
+
+
 def autoscaler_config(values: Mapping[str, Any], redis_url: str) -> dict[str, Any]:
-    """The controller's config file for the demo's queues (same names as the values)."""
-    queues = []
-    for q in values.get("queues") or []:
-        entry = {k: q[k] for k in CONFIG_QUEUE_KEYS if k in q}
-        entry["deployment"] = f"shoal-worker-{q['name']}"
-        queues.append(entry)
-    poll = (values.get("autoscaler") or {}).get("pollIntervalSeconds", 1)
+    """The controller's config file for the values' queues, as the chart writes it (the
+    autoscaler's ConfigMap), with the demo's Redis and without leader election."""
     return {
-        "pollIntervalSeconds": poll,
+        "pollIntervalSeconds": values["autoscaler"]["pollIntervalSeconds"],
         "redis": {"url": redis_url},
         "leaderElection": {"enabled": False},
-        "queues": queues,
+        "queues": autoscaler_queues(resolve_queues(values)),
     }
 
 
 def trace_length_s(path: Path) -> float:
-    last = 0.0
-    with path.open() as handle:
-        next(handle, None)
-        for line in handle:
-            head = line.split(",", 1)[0].strip()
-            if head:
-                last = max(last, float(head))
-    return last
+    return max((row.time_s for row in read_rows(path)), default=0.0)
 
 
 class Demo:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, values: Values) -> None:
         self.args = args
         self.out: Path = args.out_dir
         self.children = Children(self.out / "logs")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.marker = f"SHOAL_REDIS_URL={self.url}"
-        self.values: dict[str, Any] = yaml.safe_load(args.values.read_text()) or {}
-        self.queues = [str(q["name"]) for q in self.values.get("queues") or []]
-        self.pools = {str(q["name"]): str(q.get("pool", "prefork")) for q in self.values["queues"]}
+        self.values = values
+        self.resolved = resolve_queues(values)
+        self.queues = [str(q["name"]) for q in self.resolved]
+        self.pools = {str(q["name"]): str(q["pool"]) for q in self.resolved}
         self.history = History(self.queues)
         self.mode = "fixed workers"
         self.started = time.monotonic()
@@ -162,14 +159,19 @@ class Demo:
                 "--metrics-port", "0", "--health-port", "0", "--worker-log-dir", workers_log,
             )  # fmt: skip
             self.mode = "autoscaler, local actuator"
+            for q in self.resolved:  # the queues without autoscaling run their fixed replicas
+                if not autoscaled(q):
+                    for n in range(as_int(q.get("replicas"))):
+                        self._worker(q, f"worker-{q['name']}-{n}")
             return
-        for q in self.values["queues"]:
-            pool, concurrency = str(q.get("pool", "prefork")), str(q.get("concurrency", 1))
-            name = str(q["name"])
-            self.shoal(
-                f"worker-{name}", "worker", "--queue", name, "--pool", pool,
-                "--concurrency", concurrency,
-            )  # fmt: skip
+        for q in self.resolved:
+            self._worker(q, f"worker-{q['name']}")
+
+    def _worker(self, queue: Values, child: str) -> None:
+        self.shoal(
+            child, "worker", "--queue", str(queue["name"]), "--pool", str(queue["pool"]),
+            "--concurrency", str(as_int(queue["concurrency"])),
+        )  # fmt: skip
 
     def run(self, duration_s: float) -> None:
         tty = sys.stdout.isatty()
@@ -212,10 +214,19 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    duration = args.duration_s if args.duration_s is not None else trace_length_s(args.trace) + 45
+    try:
+        with naming(args.values):
+            values = demo_values(args.values)
+            if not resolve_queues(values):
+                raise ConfigError("queues: expected a non-empty list of queues")
+        trace_s = trace_length_s(args.trace)
+    except (ConfigError, TraceError) as exc:
+        print(f"shoal demo: {exc}", file=sys.stderr)
+        return 2
+    duration = args.duration_s if args.duration_s is not None else trace_s + 45
     for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job ignores it
         signal.signal(sig, _raise_interrupt)
-    demo = Demo(args)
+    demo = Demo(args, values)
     demo.out.mkdir(parents=True, exist_ok=True)
     processes: dict[str, Any] = {}
     try:

@@ -10,13 +10,14 @@ Service times are the trace's mean (``--service deterministic``, the default) or
 exponential with that mean (``--service exponential``, seeded by ``--seed``). The client is a
 stock Celery app set up by the publisher kit (:func:`workers.kit.configure`): JSON, priorities
 (``--priority``, 9 the most urgent) and a ``published_at`` header on every message, so the
-autoscaler sees the oldest task's age. The broker is ``--redis-url``, else ``SHOAL_REDIS_URL``.
+autoscaler sees the oldest task's age. A trace's ``delay_s`` is published as Celery's
+``countdown`` (divided by ``--speed`` like the times). The broker is ``--redis-url``, else
+``SHOAL_REDIS_URL``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -32,9 +33,9 @@ from types import FrameType
 from typing import Any
 
 from contract.connection import RedisSettings
+from scheduler.simulate.trace import TraceError, parse_rows
 
 TASKS = {"io_wait": "shoal.io_wait", "slow": "shoal.slow", "cpu": "shoal.cpu"}
-TRACE_HEADER = ["time_s", "queue", "tasks", "mean_service_s"]
 
 
 class LoadError(ValueError):
@@ -49,29 +50,22 @@ class Batch:
     queue: str
     count: int
     service_s: float
+    delay_s: float = 0.0
+    """Published with this countdown (0: none)."""
 
 
 def trace_batches(
     lines: Iterable[str], *, speed: float = 1.0, source: str = "trace"
 ) -> list[Batch]:
-    """The batches of a trace CSV, in time order; ``speed`` 2 replays twice as fast."""
-    reader = csv.reader(lines)
-    if [h.strip() for h in next(reader, [])] != TRACE_HEADER:
-        raise LoadError(f"{source}: line 1: expected the header {','.join(TRACE_HEADER)}")
-    batches = []
-    for lineno, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        try:
-            time_s, queue, tasks, mean = row
-            batch = Batch(float(time_s) / speed, queue.strip(), int(tasks), float(mean))
-        except ValueError:
-            raise LoadError(
-                f"{source}: line {lineno}: expected time_s,queue,tasks,mean_service_s"
-            ) from None
-        if batch.at_s < 0 or batch.count < 0 or batch.service_s <= 0 or not batch.queue:
-            raise LoadError(f"{source}: line {lineno}: time_s >= 0, tasks >= 0, mean_service_s > 0")
-        batches.append(batch)
+    """The batches of a trace CSV (read by the simulator's one parser, with its rules), in
+    time order; ``speed`` 2 replays twice as fast."""
+    try:
+        rows = parse_rows(lines, source=source)
+    except TraceError as exc:
+        raise LoadError(str(exc)) from None
+    batches = [
+        Batch(r.time_s / speed, r.queue, r.tasks, r.mean_service_s, r.delay_s / speed) for r in rows
+    ]
     return sorted(batches, key=lambda b: b.at_s)
 
 
@@ -149,6 +143,7 @@ class Publisher:
                     queue=batch.queue,
                     producer=producer,
                     priority=self.priority,
+                    countdown=batch.delay_s or None,
                 )
         self.published[batch.queue] += batch.count
 
@@ -177,7 +172,7 @@ def run(
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shoal load", description="Publish built-in tasks to queues.")
     mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--trace", type=Path, help="CSV time_s,queue,tasks,mean_service_s")
+    mode.add_argument("--trace", type=Path, help="CSV time_s,queue,tasks,mean_service_s[,delay_s]")
     mode.add_argument("--rate", type=float, help="tasks per second to --queue")
     mode.add_argument("--burst", type=int, help="tasks published at once to --queue")
     p.add_argument("--queue", help="queue for --rate and --burst")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scheduler.autoscaler.status import by_priority
 from scheduler.demo.view import History
 
 CLEAR = "\x1b[H\x1b[2J"
@@ -24,7 +25,10 @@ def _replicas(desired: int | None, workers: int) -> str:
 def frame(history: History, *, header: str, pools: dict[str, str], width: int = 100) -> str:
     """One screen: a row per queue, then the recent decisions with their reasons."""
     looks = history.looks[-1]
-    rows = [("QUEUE", "POOL", "BACKLOG", "OLDEST", "IN FLIGHT", "REPLICAS d/r", "DONE", "RATE")]
+    rows = [
+        ("QUEUE", "POOL", "BACKLOG", "BY PRIORITY", "OLDEST", "IN FLIGHT", "HELD", "DEAD",
+         "DELAYED", "NEXT DUE", "REPLICAS d/r", "DONE", "RATE")
+    ]  # fmt: skip
     for queue in history.queues:
         look = looks[queue]
         rows.append(
@@ -32,8 +36,13 @@ def frame(history: History, *, header: str, pools: dict[str, str], width: int = 
                 queue,
                 pools.get(queue, ""),
                 str(look.backlog),
+                by_priority(look.waiting),
                 _age(look.oldest_age_s),
                 str(look.in_flight),
+                str(look.held_live),
+                str(look.held_dead),
+                str(look.delayed),
+                _age(look.next_due_in_s),
                 _replicas(look.desired, look.workers),
                 str(look.completed),
                 f"{history.rate_per_s(queue):.1f}/s",
@@ -47,6 +56,10 @@ def frame(history: History, *, header: str, pools: dict[str, str], width: int = 
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         )
         lines.append(f"{BOLD}{text}{RESET}" if n == 0 else text)
+    lines.append(
+        f"{DIM}HELD / DEAD: tasks held by live / dead workers; DELAYED: waiting for their due "
+        f"time (NEXT DUE: the first){RESET}"
+    )
     lines += ["", f"{BOLD}recent decisions{RESET} (replicas desired before -> after, reason)"]
     recent = list(history.decisions)[-8:]
     if not recent:
@@ -69,7 +82,9 @@ def plain_lines(history: History, at_s: float) -> list[str]:
         look = looks[queue]
         out.append(
             f"t={at_s:.0f}s queue={queue} backlog={look.backlog} oldest={_age(look.oldest_age_s)} "
-            f"in_flight={look.in_flight} replicas={_replicas(look.desired, look.workers)} "
+            f"in_flight={look.in_flight} held={look.held_live} dead={look.held_dead} "
+            f"delayed={look.delayed} next_due={_age(look.next_due_in_s)} "
+            f"replicas={_replicas(look.desired, look.workers)} "
             f"completed={look.completed} rate={history.rate_per_s(queue):.1f}/s "
             f"reason={look.reason or '-'}"
         )

@@ -1,9 +1,11 @@
 """What the demo shows: each queue read from Redis, a history of samples, and the decisions.
 
-Per queue, one look at Redis gives the backlog over all priority lists, the oldest waiting
-task's age (from ``published_at``), tasks in flight and live workers (the workers' in-flight
-accounting), tasks completed (``shoal:stats:<queue>``), and the autoscaler's last decision
-(the status hash ``shoal:autoscaler:status``, when an autoscaler runs).
+Per queue, one look at Redis gives the backlog over all priority lists (and per priority step),
+the oldest waiting task's age (from ``published_at``), tasks in flight and live workers (the
+workers' in-flight accounting), tasks held by live and by dead workers and the delayed tasks
+with the first due time (the delivery census, read with the counts), tasks completed
+(``shoal:stats:<queue>``), and the autoscaler's last decision (the status hash
+``shoal:autoscaler:status``, when an autoscaler runs).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import redis
 
 from contract.inflight import read_inflight
+from contract.priority import DEFAULT_SEPARATOR, DEFAULT_STEPS
 from scheduler.autoscaler import status
 from scheduler.autoscaler.redis_source import CountsReader
 
@@ -33,6 +36,12 @@ class QueueLook:
     desired: int | None
     reason: str
     detail: str
+    waiting: tuple[tuple[int, int], ...] = ()
+    """(priority step, tasks waiting in its list)."""
+    held_live: int = 0
+    held_dead: int = 0
+    delayed: int = 0
+    next_due_in_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Reader:
     def __init__(self, client: redis.Redis, queues: Sequence[str]) -> None:
         self.client = client
         self.queues = list(queues)
-        self.counts = CountsReader(client, steps=(0, 3, 6, 9), sep="\x06\x16")
+        self.counts = CountsReader(client, steps=DEFAULT_STEPS, sep=DEFAULT_SEPARATOR)
 
     def read(self) -> dict[str, QueueLook]:
         now = time.time()
@@ -77,6 +86,11 @@ class Reader:
                 desired=desired if isinstance(desired, int) else None,
                 reason=str(d.get("reason", "")),
                 detail=str(d.get("detail", "")),
+                waiting=tuple(zip(self.counts.steps, c.waiting, strict=True)),
+                held_live=c.held_live,
+                held_dead=c.held_dead,
+                delayed=c.delayed,
+                next_due_in_s=None if c.next_due_ms is None else c.next_due_ms / 1000 - now,
             )
         return looks
 

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from scheduler.autoscaler.config import ConfigError
+from scheduler.simulate.binned import Trace, load
 from scheduler.simulate.controllers import Controller, QueueSpec, StaticController
 from scheduler.simulate.engine import RunResult, SimSettings
 from scheduler.simulate.keda import KedaController
@@ -25,7 +26,7 @@ from scheduler.simulate.parallel import simulate_parallel
 from scheduler.simulate.report import build_report, format_table
 from scheduler.simulate.service import ServiceKind
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import Trace, TraceError, load
+from scheduler.simulate.trace import TraceError
 from scheduler.simulate.values import SimValues, load_values
 
 
@@ -36,12 +37,12 @@ class UsageError(ValueError):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="shoal simulate",
-        description="Replay a trace (CSV time_s,queue,tasks,mean_service_s) against a values "
-        "file with the autoscaler's own policy or a baseline.",
+        description="Replay a trace (CSV time_s,queue,tasks,mean_service_s[,delay_s]) against a "
+        "values file with the autoscaler's own policy or a baseline.",
     )
     p.add_argument("--values", required=True, type=Path, help="Helm values or autoscaler config")
     p.add_argument(
-        "--trace", required=True, type=Path, help="CSV time_s,queue,tasks,mean_service_s"
+        "--trace", required=True, type=Path, help="CSV time_s,queue,tasks,mean_service_s[,delay_s]"
     )
     p.add_argument(
         "--policy",
@@ -116,7 +117,11 @@ def make_controller(name: str, values: SimValues, specs: list[QueueSpec]) -> Con
     if name == "shoal":
         by_name = {p.name: p for p in values.policies}
         policies = [by_name[s.name] for s in specs]
-        return ShoalController(policies, poll_interval_s=values.poll_interval_s)
+        return ShoalController(
+            policies,
+            poll_interval_s=values.poll_interval_s,
+            start_replicas=[s.start_replicas for s in specs],
+        )
     if name == "keda":
         return KedaController(specs)
     if name.startswith("static:"):

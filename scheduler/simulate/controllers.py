@@ -28,6 +28,14 @@ class QueueSpec:
     prefork: ``concurrency x (prefetchMultiplier - 1)`` (Celery's prefetch limit; 0 with the
     default multiplier 1). gevent: 1, whatever the multiplier: the consumer blocks handing the
     next task to a full pool (measured: a concurrency-10 worker holds 11)."""
+    fixed_replicas: int | None = None
+    """The Deployment's replicas when the autoscaler does not scale the queue
+    (``autoscaling.enabled: false``); None for an autoscaled queue."""
+
+    @property
+    def start_replicas(self) -> int:
+        """Replicas at the start of a run: the fixed ones, else ``minReplicas``."""
+        return self.min_replicas if self.fixed_replicas is None else self.fixed_replicas
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,10 @@ class View:
     """Cumulative tasks completed (the workers' ``completed`` counter)."""
     replicas: IntArray
     """The Deployments' replicas (ready + starting)."""
+    delayed: IntArray
+    """Tasks in the queue's delayed set (published with a delay, not due yet)."""
+    next_due_s: FloatArray
+    """When the first of them is due (simulated seconds, like ``now_s``; inf when none)."""
 
 
 class Controller(Protocol):

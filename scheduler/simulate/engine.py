@@ -3,7 +3,9 @@
 Each step of ``step_s``: pods whose start delay ended become ready; every queue serves for one
 step with its ready slots; every ``poll_interval_s`` the controller sees a :class:`View` (built
 the way the autoscaler's Redis source measures) and its desired replicas are applied. What
-every step looked like is kept in :class:`History` for the report and the plot.
+every step looked like is kept in :class:`History` for the report and the plot. Delayed tasks
+(a trace's ``delay_s``) sit in the queue's delayed set, seen by the controller as a count and a
+first due time, until the step they are due, when they arrive in the queue.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.simulate.binned import Trace
 from scheduler.simulate.controllers import Controller, IntArray, QueueSpec, View
 from scheduler.simulate.pods import Pods
 from scheduler.simulate.service import ServiceKind, ServiceModel, make_service
-from scheduler.simulate.trace import Trace
 
 I32Array = npt.NDArray[np.int32]
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ def _view(
     tracker: _Tracker,
     published: IntArray,
     settings: SimSettings,
+    parked: tuple[IntArray, FloatArray],
 ) -> View:
     """What the controller sees; ``held`` is each queue's ready pods x tasks a pod holds."""
     busy = model.busy()
@@ -127,6 +131,8 @@ def _view(
         published=published,
         completed=started - model.running,
         replicas=replicas,
+        delayed=parked[0],
+        next_due_s=parked[1],
     )
 
 
@@ -242,6 +248,8 @@ def simulate(
     model.set_service(service[0])
     arrivals = trace.arrivals
     has_arrivals = [bool(x) for x in np.asarray(arrivals.sum(axis=1) > 0)]
+    nothing_parked = (np.zeros(count, dtype=np.int64), np.full(count, np.inf))
+    delayed, first_due = trace.delayed, trace.next_due_s
     empty = True
     for t in range(steps):
         if pods.tick(t):
@@ -256,7 +264,12 @@ def simulate(
             empty = not has_arrivals[t] and not (model.running.any() or model.backlog.any())
         if t % poll_steps:
             continue
-        view = _view(t, model, deploy.held, deploy.replicas, tracker, published[t], settings)
+        parked = nothing_parked
+        if delayed is not None and first_due is not None:
+            parked = (delayed[t], first_due[t])
+        view = _view(
+            t, model, deploy.held, deploy.replicas, tracker, published[t], settings, parked
+        )
         desired = controller.poll(view)
         changed = np.flatnonzero(desired != target)
         if changed.size:

@@ -15,7 +15,8 @@ What is modelled (KEDA 2.x defaults, Kubernetes HPA v2 defaults):
   ``[max(minReplicaCount, 1), maxReplicaCount]``.
 
 ``minReplicaCount``/``maxReplicaCount`` are the queue's ``minReplicas``/``maxReplicas`` from the
-values file, so both policies get the same bounds.
+values file, so both policies get the same bounds. A queue without autoscaling gets no
+ScaledObject: it keeps its fixed replicas, as under shoal.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class KedaController:
         self._reasons: list[dict[str, int]] = [{} for _ in queues]
 
     def initial_replicas(self) -> IntArray:
-        return np.array([q.min_replicas for q in self.queues], dtype=np.int64)
+        return np.array([q.start_replicas for q in self.queues], dtype=np.int64)
 
     def reasons(self) -> list[dict[str, int]]:
         return self._reasons
@@ -130,6 +131,8 @@ class KedaController:
         replicas = view.replicas.tolist()
         metrics = view.base_backlog.tolist()
         for i, spec in enumerate(self.queues):
+            if spec.fixed_replicas is not None:
+                continue  # no ScaledObject: the Deployment keeps its replicas
             current = replicas[i]
             metric = metrics[i]
             if operator_runs:

@@ -22,9 +22,9 @@ from multiprocessing.process import BaseProcess
 
 import numpy as np
 
+from scheduler.simulate.binned import Trace
 from scheduler.simulate.controllers import Controller, IntArray, QueueSpec
 from scheduler.simulate.engine import History, I32Array, RunResult, SimSettings, simulate
-from scheduler.simulate.trace import Trace
 
 ControllerFactory = Callable[[list[QueueSpec]], Controller]
 """Builds a fresh controller for the given queues (in the trace's column order)."""
@@ -57,6 +57,8 @@ def columns_of(trace: Trace, columns: Sequence[int]) -> Trace:
         arrivals=trace.arrivals[:, index],
         service_s=trace.service_s[:, index],
         last_arrival_s=trace.last_arrival_s,
+        delayed=None if trace.delayed is None else trace.delayed[:, index],
+        next_due_s=None if trace.next_due_s is None else trace.next_due_s[:, index],
     )
 
 

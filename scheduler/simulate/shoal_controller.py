@@ -2,10 +2,11 @@
 
 Each poll builds, per queue, what the Redis source would return (backlog over all the queue's
 lists, in flight from the workers' accounting, the oldest waiting task's age from its
-``published_at`` header, and the arrival and completion rates smoothed by the source's own
-``update_rates``), turns it into an ``Observation`` with the Deployment's replicas exactly as
-``Observation.of`` does, and calls ``decide`` with the queue's ``QueuePolicy`` at the simulated
-time.
+``published_at`` header, the delayed tasks and when the first is due, and the arrival and
+completion rates smoothed by the source's own ``update_rates``), turns it into an
+``Observation`` with the Deployment's replicas and the poll interval as the next look exactly
+as ``Observation.of`` does, and calls ``decide`` with the queue's ``QueuePolicy`` at the
+simulated time. (Workers never die in the simulator: nothing is held by dead workers.)
 
 Two shortcuts keep a day of 50 queues within seconds, each with the same result:
 
@@ -49,12 +50,16 @@ class ShoalController:
         poll_interval_s: float,
         rate_half_life_s: float = RATE_HALF_LIFE_S,
         shortcuts: bool = True,
+        start_replicas: list[int] | None = None,
     ) -> None:
         self.name = "shoal"
         self.poll_interval_s = poll_interval_s
         self.policies = policies
         self.half_life_s = rate_half_life_s
         self.shortcuts = shortcuts
+        self.start_replicas = start_replicas or [p.min_replicas for p in policies]
+        """Each queue's replicas at the start: ``minReplicas``, or a fixed queue's replicas
+        (its policy has ``enabled: false``, so ``decide`` keeps them)."""
         count = len(policies)
         self.states = [QueueState.initial() for _ in policies]
         self.rates = [RateState() for _ in policies]
@@ -67,6 +72,7 @@ class ShoalController:
         self._in_flight_max = np.zeros(count, dtype=np.int64)
         self._until = np.full(count, -math.inf)
         self._idle_for_s = np.full(count, math.inf)
+        self._due_beyond_s = np.full(count, math.inf)
         """The holds of the queues' last answers, as vectors to test every queue at once."""
         self._last_work = np.zeros(count)
         """When each queue last had work waiting or in flight (``decide``'s last activity)."""
@@ -86,7 +92,7 @@ class ShoalController:
         """How many times ``decide`` was asked (the rest of the queue-polls were skipped)."""
 
     def initial_replicas(self) -> IntArray:
-        return np.array([p.min_replicas for p in self.policies], dtype=np.int64)
+        return np.array(self.start_replicas, dtype=np.int64)
 
     def reasons(self) -> list[dict[str, int]]:
         """Decisions per reason, the skipped polls counted with the answer they kept."""
@@ -105,8 +111,10 @@ class ShoalController:
         skip = (view.replicas == self._desired) & (now < self._until)
         skip &= (work >= self._work_min) & (work <= self._work_max)
         skip &= view.in_flight <= self._in_flight_max
+        skip &= view.next_due_s - now > self._due_beyond_s  # inf - now: nothing delayed
         busy = work > 0
-        skip &= busy | (now < self._last_work + self._idle_for_s)
+        with np.errstate(invalid="ignore"):  # never active (-inf) + NO_HOLD's inf: no skip
+            skip &= busy | (now < self._last_work + self._idle_for_s)
         skip_busy = skip & busy
         self._skipped_busy[skip_busy] += 1
         self._last_work[skip_busy] = now
@@ -139,6 +147,7 @@ class ShoalController:
             if self._rated_list[q]:
                 rates = self._sample(q, now, backlog, in_flight, view.completed.item(q))
                 arrival, completion = rates.arrival_per_s, rates.completion_per_s
+            due = view.next_due_s.item(q)
             obs = Observation(
                 backlog,
                 in_flight,
@@ -146,6 +155,12 @@ class ShoalController:
                 arrival,
                 completion,
                 view.replicas.item(q),
+                True,
+                0,
+                0,
+                view.delayed.item(q),
+                None if due == math.inf else due - now,
+                self.poll_interval_s,
             )
             policy = self.policies[q]
             decision = decide(obs, self.states[q], policy, now)
@@ -164,6 +179,7 @@ class ShoalController:
         self._in_flight_max[q] = held.in_flight_max
         self._until[q] = held.until
         self._idle_for_s[q] = held.idle_for_s
+        self._due_beyond_s[q] = held.due_beyond_s
         self._last_work[q] = -math.inf if last_active_at is None else last_active_at
 
     def _sample(self, q: int, now: float, backlog: int, in_flight: int, done: int) -> RateState:

@@ -48,10 +48,14 @@ def helm_cmd(*args: str) -> list[str]:
 
 
 def run_template(
-    values: Sequence[str] = (), *, sets: Iterable[str] = (), namespace: str = NAMESPACE
+    values: Sequence[str] = (),
+    *,
+    sets: Iterable[str] = (),
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
 ) -> subprocess.CompletedProcess[str]:
     """`helm template` with values files (names in tests/chart/values/ or paths)."""
-    cmd = helm_cmd("template", RELEASE, str(CHART), "--namespace", namespace)
+    cmd = helm_cmd("template", release, str(CHART), "--namespace", namespace)
     for v in values:
         path = Path(v) if Path(v).is_absolute() else VALUES / v
         cmd += ["--values", str(path)]

@@ -96,3 +96,14 @@ def test_notes_tell_what_was_installed_and_how_to_watch_it(tmp_path: Path) -> No
     assert "kubectl -n shoal exec deploy/shoal-autoscaler -- shoal status" in notes
     assert "hunter2" not in notes
     assert "redis://***@redis.prod:6379/0" in notes
+
+
+def test_notes_say_what_replaces_the_autoscaler_when_it_is_off(tmp_path: Path) -> None:
+    fixed = [f"queues[{i}].autoscaling.enabled=false" for i in range(4)]
+    notes = rendered_notes(tmp_path, "autoscaler.enabled=false", *fixed)
+    assert "Autoscaler: off (autoscaler.enabled=false): every queue runs its fixed replicas" in (
+        notes
+    )
+    assert "ShoalQueueWaitHigh" in notes
+    assert "deploy/shoal-autoscaler" not in notes
+    assert "Metrics: Services shoal-worker, -beat expose /metrics;" in notes

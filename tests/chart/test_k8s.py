@@ -74,7 +74,7 @@ def test_the_example_overlay_builds_and_validates() -> None:
         assert obj["metadata"]["labels"]["team"] == "platform"
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     assert deployments["shoal-beat"]["spec"]["replicas"] == 3
-    worker = deployments["shoal-worker-default"]["spec"]["template"]["spec"]["containers"][0]
+    worker = deployments["shoal-worker-celery"]["spec"]["template"]["spec"]["containers"][0]
     assert worker["image"] == "registry.example.com/platform/shoal:0.1.0"
     assert worker["resources"]["limits"]["memory"] == "2Gi"
     assert worker["resources"]["requests"]["cpu"] == "1"  # untouched by the patch

@@ -333,13 +333,21 @@ def test_prometheus_rule_has_one_latency_alert_per_queue_with_its_target() -> No
     rule = render("monitoring.yaml").get("PrometheusRule", "shoal")
     alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
     latency = {
-        r["labels"]["queue"]: r["expr"] for r in alerts if r["alert"] == "ShoalQueueLatencyHigh"
+        r["labels"]["queue"]: (r["alert"], r["expr"])
+        for r in alerts
+        if r["alert"] in ("ShoalQueueLatencyHigh", "ShoalQueueWaitHigh")
     }
     assert latency == {
-        "emails": 'max(shoal_autoscaler_oldest_age_seconds{job="shoal-autoscaler", '
-        'namespace="shoal", queue="emails"}) > 30',
-        "reports": 'max(shoal_autoscaler_oldest_age_seconds{job="shoal-autoscaler", '
-        'namespace="shoal", queue="reports"}) > 300',
+        "emails": (
+            "ShoalQueueLatencyHigh",
+            'max(shoal_autoscaler_oldest_age_seconds{job="shoal-autoscaler", '
+            'namespace="shoal", queue="emails"}) > 30',
+        ),
+        "reports": (  # not autoscaled: the autoscaler does not observe it, the workers do
+            "ShoalQueueWaitHigh",
+            "histogram_quantile(0.95, sum by (le) (rate(shoal_task_queue_wait_seconds_bucket"
+            '{job="shoal-worker", namespace="shoal", queue="reports"}[10m]))) > 300',
+        ),
     }
     at_max = [r for r in alerts if r["alert"] == "ShoalQueueAtMaxReplicas"]
     assert [(r["labels"]["queue"], r["for"]) for r in at_max] == [("emails", "15m")]
@@ -347,6 +355,7 @@ def test_prometheus_rule_has_one_latency_alert_per_queue_with_its_target() -> No
     assert {r["alert"] for r in alerts} == {
         "ShoalQueueLatencyHigh",
         "ShoalQueueAtMaxReplicas",
+        "ShoalQueueWaitHigh",
         "ShoalDeadLetterGrowing",
         "ShoalTaskFailureRatioHigh",
         "ShoalAutoscalerDown",

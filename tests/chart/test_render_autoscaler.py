@@ -35,6 +35,7 @@ DEFAULTS = {
     "maxReplicas": 10,
     "activationBacklog": 0,
     "cooldownSeconds": 300,
+    "podStartupSeconds": 10,
     "failureThreshold": 3,
     "scaleUp": HPA_SCALE_UP,
     "scaleDown": HPA_SCALE_DOWN,

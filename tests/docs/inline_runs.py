@@ -14,6 +14,7 @@ import time
 
 from celery import Celery
 
+from contract.queues import DEFAULT_QUEUE
 from shoal.cli import COMMANDS
 from tests.chart.test_alerts import write_rules
 from tests.docs.collect import Command
@@ -80,16 +81,17 @@ def stop_worker(worker: Proc) -> None:
 
 
 def run_worker(cmd: Command, sb: Sandbox) -> None:
-    """A worker on the default queue runs a task, then drains and exits 0 on SIGTERM."""
+    """A worker on the default queue runs a stock publish that names no queue (both Celery's
+    ``celery``), then drains and exits 0 on SIGTERM."""
     worker = ready_worker(cmd, sb)
     client = sb.client
     publisher = configure(Celery("docs", set_as_current=False), redis_url=sb.redis_url)
     try:
-        publisher.send_task("shoal.noop", queue="default")
+        publisher.send_task("shoal.noop")
     finally:
         publisher.close()
     wait_for(
-        lambda: client.hget("shoal:stats:default", "completed") == b"1",
+        lambda: client.hget(f"shoal:stats:{DEFAULT_QUEUE}", "completed") == b"1",
         timeout_s=60,
         message="shoal.noop to complete",
     )

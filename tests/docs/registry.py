@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.docs import app_runs as app
 from tests.docs import inline_runs as inline
 from tests.docs import runs
 from tests.docs.collect import Command
@@ -34,6 +35,15 @@ RUNNERS: dict[str, Runner] = {
     "shoal dlq purge emails": runs.run_dlq,
     RATE_LIMITS: runs.run_rate_limits,
     "shoal status": runs.run_status,
+    # docs/your-app.md: the example Django project in the sandbox
+    "python manage.py migrate": app.run_migrate,
+    "shoal worker --app proj --concurrency 2": app.run_app_worker,
+    (
+        'python manage.py shell --verbosity 0 -c "from orders.tasks import touch; '
+        "print(touch.delay('A-1').get(timeout=30))\""
+    ): app.run_publish,
+    "celery -A proj inspect active_queues": app.run_celery_tool,
+    "shoal config --app proj": app.run_config_app,
     "helm template shoal charts/shoal --set queues[0].name=a --set queues[0].pool=threads": (
         runs.run_failing_helm
     ),

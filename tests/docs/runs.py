@@ -211,11 +211,18 @@ def run_status(cmd: Command, sb: Sandbox) -> None:
     """The status hash holding the doc's two queues prints as the doc shows it."""
     now = time.time()
     records: list[dict[str, Any]] = [
-        {"queue": "emails", "backlog": 1200, "in_flight": 40, "oldest_age_s": 95.0,
-         "current_replicas": 4, "desired_replicas": 8, "reason": "backlog", "at": now - 3},
-        {"queue": "reports", "backlog": None, "in_flight": None, "oldest_age_s": None,
-         "current_replicas": 2, "desired_replicas": 2, "reason": "observation-failed",
-         "at": now - 3},
+        {"queue": "digest", "backlog": 0, "waiting": {"0": 0, "3": 0, "6": 0, "9": 0},
+         "in_flight": 0, "held_live": 0, "held_dead": 0, "delayed": 12,
+         "next_due_at": now + 300, "oldest_age_s": None, "current_replicas": 0,
+         "desired_replicas": 0, "reason": "idle", "at": now - 3},
+        {"queue": "emails", "backlog": 1200, "waiting": {"0": 1000, "3": 0, "6": 0, "9": 200},
+         "in_flight": 40, "held_live": 42, "held_dead": 3, "delayed": 0, "next_due_at": None,
+         "oldest_age_s": 95.0, "current_replicas": 4, "desired_replicas": 8,
+         "reason": "backlog", "at": now - 3},
+        {"queue": "reports", "backlog": None, "waiting": None, "in_flight": None,
+         "held_live": None, "held_dead": None, "delayed": None, "next_due_at": None,
+         "oldest_age_s": None, "current_replicas": 2, "desired_replicas": 2,
+         "reason": "observation-failed", "at": now - 3},
     ]  # fmt: skip
     sb.client.hset("shoal:autoscaler:status", mapping={r["queue"]: json.dumps(r) for r in records})
     lines = sb.ok(cmd.text).splitlines()

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from celery import Celery
 
 from contract.priority import priority_lists
+from tests.docs import app_runs
 from tests.docs.collect import Snippet
 from tests.docs.sandbox import Sandbox
 from tests.support.procs import wait_for
 from workers.kit import DEFAULT_PRIORITY_STEPS, DEFAULT_SEP, configure
 
 SnippetRunner = Callable[[Snippet, Sandbox], None]
+
 
 PRELUDES = {
     "docs/publishing.md: from celery import shared_task": (
@@ -85,4 +87,6 @@ def run_retrying_task(snippet: Snippet, sb: Sandbox) -> None:
 SNIPPET_RUNNERS: dict[str, SnippetRunner] = {
     "docs/publishing.md: from celery import Celery": run_publisher,
     "docs/publishing.md: from celery import shared_task": run_retrying_task,
+    "docs/your-app.md: # proj/celery.py": app_runs.run_example_file,
+    "docs/your-app.md: # proj/settings.py (the Celery part)": app_runs.run_example_lines,
 }

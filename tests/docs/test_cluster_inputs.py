@@ -29,9 +29,9 @@ RENDER_INSTEAD = {
 """A command that needs a cluster -> the command that renders what it would apply."""
 
 WORKERS = {
-    "values-prod.yaml": ["shoal-worker-default"],
+    "values-prod.yaml": ["shoal-worker-celery"],
     "my-values.yaml": ["shoal-worker-emails", "shoal-worker-reports"],
-    "k8s/overlays/example": ["shoal-worker-default"],
+    "k8s/overlays/example": ["shoal-worker-celery"],
 }
 
 
@@ -65,9 +65,9 @@ def test_what_a_cluster_command_applies_renders_here(installs: str, sandbox: San
             o for o in objects if (o["kind"], o["metadata"]["name"]) == ("Deployment", "shoal-beat")
         )
         assert beat["spec"]["replicas"] == 3
-        container = workers["shoal-worker-default"]["spec"]["template"]["spec"]["containers"][0]
+        container = workers["shoal-worker-celery"]["spec"]["template"]["spec"]["containers"][0]
         assert container["image"] == "registry.example.com/platform/shoal:0.1.0"
-        assert workers["shoal-worker-default"]["metadata"]["labels"]["team"] == "platform"
+        assert workers["shoal-worker-celery"]["metadata"]["labels"]["team"] == "platform"
         return
     for deployment in workers.values():  # the Secret the docs create first
         volumes = deployment["spec"]["template"]["spec"].get("volumes", [])

@@ -26,6 +26,10 @@ NOT_RUN_HERE: dict[str, str] = {
         "a test of the suite itself (make test runs it); real workers for about 80 s"
     ),
     "make lint": "ruff, mypy and import-linter over the whole tree; CI runs it as its own step",
+    "make lock": (
+        "moves every dependency to its newest release over the network and runs the suite; "
+        "tests/unit/test_lock.py checks the lock it writes"
+    ),
     "make e2e": E2E,
     "time make e2e": E2E,
     "time scripts/e2e-tools.sh": E2E,
@@ -39,6 +43,7 @@ NOT_RUN_HERE: dict[str, str] = {
     "python -m bench.worker_throughput": BENCH,
     "python -m bench.worker_throughput --variants shoal,plain --rounds 5": BENCH,
     "python -m bench.gevent_io": BENCH,
+    "python -m bench.app_throughput": BENCH,
     "python -m bench.autoscaler_bench": BENCH,
     "python -m bench.simulate_bench": BENCH,
     "python -m bench.beat_bench": BENCH,
@@ -54,6 +59,12 @@ NOT_RUN_HERE: dict[str, str] = {
         "test_cluster_inputs.py"
     ),
     "docker build -t ghcr.io/shoal/shoal:0.1.0 .": "needs a Docker engine (none here)",
+    "docker build -t registry.example.com/orders/worker:1.4.2 .": (
+        "needs a Docker engine (none here); tests/chart/test_team_app.py lints that Dockerfile"
+    ),
+    "helm upgrade shoal charts/shoal -n shoal --reuse-values -f shoal-values.yaml": (
+        f"{CLUSTER}; tests/chart/test_team_app.py renders and validates shoal-values.yaml"
+    ),
     "kubectl create namespace shoal": CLUSTER,
     "kubectl -n shoal create secret generic shoal-redis --from-literal=password='s3cret'": CLUSTER,
     "kubectl -n shoal create secret generic shoal-redis --from-literal=password='...'": CLUSTER,
@@ -63,7 +74,7 @@ NOT_RUN_HERE: dict[str, str] = {
     "kubectl -n shoal exec deploy/shoal-autoscaler -- shoal status": CLUSTER,
     "kubectl -n shoal get events --field-selector involvedObject.kind=Deployment": CLUSTER,
     "kubectl -n shoal logs deploy/shoal-autoscaler -f": CLUSTER,
-    "kubectl -n shoal exec deploy/shoal-worker-default -- shoal dlq list": CLUSTER,
+    "kubectl -n shoal exec deploy/shoal-worker-celery -- shoal dlq list": CLUSTER,
     "kubectl kustomize k8s/overlays/example | kubectl apply -f -": CLUSTER,
     "helm install shoal charts/shoal -f values.yaml": CLUSTER,
     "helm install": CLUSTER,

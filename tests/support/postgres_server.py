@@ -1,8 +1,11 @@
-"""A private PostgreSQL server on a free port, without durability, stopped by its pid.
+"""A private PostgreSQL on a free port (fsync off, trust on loopback), stopped by its pid.
 
-Debian's ``postgresql`` package (``make setup`` installs it) keeps ``initdb`` and ``postgres``
-in ``/usr/lib/postgresql/<version>/bin``. PostgreSQL refuses to run as root, so as root the
-server runs as the ``postgres`` user (``setpriv``), in a directory of its own under /tmp.
+One helper for every test that needs PostgreSQL (the team app's gevent database test, the
+beat's django-celery-beat tests, the beat benchmark). Debian's ``postgresql`` package (``make
+setup`` installs it) keeps ``initdb`` and ``postgres`` in ``/usr/lib/postgresql/<version>/bin``.
+PostgreSQL refuses to run as root: as root, ``initdb`` and ``postgres`` run as the ``postgres``
+user (``setpriv``, which execs in place, so the pid stopped is the server's) in a directory that
+user owns.
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ class PostgresServer:
     def _as_owner(self, argv: list[str]) -> list[str]:
         if os.geteuid() != 0:
             return argv
-        return ["setpriv", f"--reuid={RUN_AS}", f"--regid={RUN_AS}", "--init-groups", *argv]
+        pwd.getpwnam(RUN_AS)  # KeyError: no such user to run the server as
+        setpriv = require_tool("setpriv")
+        return [setpriv, f"--reuid={RUN_AS}", f"--regid={RUN_AS}", "--init-groups", *argv]
 
     def start(self) -> None:
         self.logdir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +77,9 @@ class PostgresServer:
                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=200"]  # fmt: skip
-        self.proc = Proc(self._as_owner(argv), env=os.environ, log=self.logdir / "postgres.log")
+        self.proc = Proc(
+            self._as_owner(argv), env=os.environ, log=self.logdir / "postgres.log", name="postgres"
+        )
         proc = self.proc
         try:
             wait_for(

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPORTS = ("dev.txt", "image.txt", "build.txt")
+EXPORTS = ("dev.txt", "image.txt", "kit.txt", "build.txt")
+HEAVY = ("kubernetes", "gevent", "prometheus-client", "sentry-sdk", "pyyaml", "hiredis", "astral")
+"""Packages of the platform a team's web app must not get by installing the publisher kit."""
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^ ;\\]+)")
 
 
@@ -49,12 +51,26 @@ def test_every_pin_carries_a_hash(export: str) -> None:
     assert unhashed == []
 
 
+def _names(requirements: list[str]) -> list[str]:
+    return [_norm(re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]) for r in requirements]
+
+
 def test_the_image_set_holds_every_runtime_dependency() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     image = pins(ROOT / "requirements" / "image.txt")
-    for requirement in project["dependencies"]:
-        name = _norm(re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0])
+    runtime = project["dependencies"] + project["optional-dependencies"]["platform"]
+    for name in _names(runtime):
         assert name in image, f"{name} is a dependency but not in requirements/image.txt"
+
+
+def test_the_kit_is_celery_kombu_and_redis_without_the_platform() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert _names(project["dependencies"]) == ["celery", "kombu", "redis"]
+    kit = pins(ROOT / "requirements" / "kit.txt")
+    assert {"celery", "kombu", "redis"} <= set(kit)
+    assert sorted(set(HEAVY) & set(kit)) == []
+    platform = _names(project["optional-dependencies"]["platform"])
+    assert set(HEAVY) <= set(platform)
 
 
 def test_setup_and_the_dockerfile_install_only_hashed_locked_sets() -> None:

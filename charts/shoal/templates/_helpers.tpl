@@ -1,20 +1,23 @@
 {{/* Names, labels, the resolved queue list and the Redis wiring shared by every template. */}}
 
 {{- define "shoal.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- regexReplaceAll "[-.]+$" (default .Chart.Name .Values.nameOverride | trunc 63) "" -}}
 {{- end -}}
 
 {{- define "shoal.fullname" -}}
+{{- $full := "" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- $full = .Values.fullnameOverride -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- $full = .Release.Name -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- $full = printf "%s-%s" .Release.Name $name -}}
 {{- end -}}
 {{- end -}}
+{{- /* Cut to 40 characters; a name must not end in - or . (so not in several of them either). */ -}}
+{{- regexReplaceAll "[-.]+$" ($full | trunc 40) "" -}}
 {{- end -}}
 
 {{- define "shoal.chart" -}}
@@ -23,8 +26,8 @@
 
 {{/* Selector labels; call with (dict "root" $ "component" "worker"). */}}
 {{- define "shoal.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "shoal.name" .root }}
-app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/name: {{ include "shoal.name" .root | quote }}
+app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
@@ -144,7 +147,7 @@ The queues with every default resolved, as JSON {"queues": [...]}. Each entry ga
 {{- $slug := include "shoal.queueSlug" $m.name -}}
 {{- $_ := set $m "slug" $slug -}}
 {{- $_ := set $m "index" $i -}}
-{{- $_ := set $m "deployment" (printf "%s-worker-%s" (include "shoal.fullname" $root) $slug | trunc 63 | trimSuffix "-") -}}
+{{- $_ := set $m "deployment" (regexReplaceAll "-+$" (printf "%s-worker-%s" (include "shoal.fullname" $root) $slug | trunc 63) "") -}}
 {{- $out = append $out $m -}}
 {{- end -}}
 {{- toJson (dict "queues" $out) -}}

@@ -75,6 +75,11 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://localho
 CELERY_TIMEZONE = "Europe/Berlin"
 CELERY_TASK_TIME_LIMIT = 1800
 CELERY_TASK_ROUTES = {"orders.tasks.send_daily_email": {"queue": "emails"}}
+CELERY_RESULT_EXPIRES = 6 * 3600
+# Tuned on the team's own servers before the move to a platform.
+CELERY_WORKER_CONCURRENCY = 4
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
 # django-celery-beat's tables are the schedule (edited in the admin); CELERY_BEAT_SCHEDULE is
 # synced into them at the beat's start. The variable lets a test run the plain scheduler.
 CELERY_BEAT_SCHEDULER = os.environ.get(

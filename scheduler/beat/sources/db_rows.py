@@ -85,7 +85,7 @@ class BadRow(ValueError):
 
     def __init__(self, row: TaskRow, field: str, message: str) -> None:
         self.row_id, self.name, self.field = row.id, row.name, field
-        super().__init__(f"database row {row.id} {row.name!r}, field {field!r}: {message}")
+        super().__init__(f"database row {row.id} {row.name!r}.{field}: {message}")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Opening a beat's sources from its settings: the file, and the app with its scheduler.
 
-``--app`` loads the team's app as ``celery -A`` does (:func:`contract.teamapp.load_app`) and
-imports its task modules as ``celery beat`` does, so task-level options and routes apply. When
+``--app`` loads the team's app as ``celery -A`` does (:func:`contract.teamapp.load_app`, which
+imports its task modules as ``celery beat`` does), so task-level options and routes apply. When
 the app's ``beat_scheduler`` is django-celery-beat's ``DatabaseScheduler`` (or ``django``),
 the tables are the source and the ``beat_schedule`` is synced into them; any other scheduler
 is not used, and the log says so once.
@@ -44,14 +44,11 @@ def uses_database(app: Any) -> bool:
 
 
 def load_team_app(spec: str, env: Mapping[str, str]) -> Any:
-    """The app, its task modules imported (``celery beat`` does the same at start)."""
+    """The app, its task modules imported by :func:`contract.teamapp.load_app` (``celery beat``
+    does the same at start); a module that fails to import is one :class:`TeamAppError` line."""
     from contract.teamapp import load_app
 
     app = load_app(spec, env=env)
-    try:
-        app.loader.import_default_modules()
-    except Exception as exc:  # the team's task modules: whatever they raise, one line
-        raise SpecError(f"--app {spec}", None, f"importing the task modules: {exc}") from None
     serializer = app.conf.task_serializer
     if serializer != "json":
         log.warning("the app's task_serializer is %r; shoal beat publishes JSON", serializer)

@@ -64,24 +64,38 @@ def test_once_decides_every_queue_and_status_shows_them(
     table = shoal("status", "--redis-url", redis_server.url, env=env)
     assert table.returncode == 0, table.stderr
     rows = [line.split() for line in table.stdout.splitlines()]
-    assert rows[0][:3] == ["QUEUE", "BACKLOG", "IN"]
-    assert rows[1][:6] == ["emails", "250", "0", "0s", "0", "3"] and rows[1][6] == "backlog"
-    assert rows[2][:6] == ["reports", "0", "0", "-", "0", "0"] and rows[2][6] == "idle"
+    assert rows[0][:4] == ["QUEUE", "BACKLOG", "BY", "PRIORITY"]
+    # backlog, by priority, in flight, held, dead, delayed, next due, oldest, current, desired
+    assert rows[1][:12] == ["emails", "250", "0:250", "0", "0", "0", "0", "-", "0s", "0", "3",
+                            "backlog"]  # fmt: skip
+    assert rows[2][:12] == ["reports", "0", "-", "0", "0", "0", "0", "-", "-", "0", "0", "idle"]
     as_json = shoal("status", "--json", "--config", str(config), env=env)
     records = json.loads(as_json.stdout)
     assert [(r["queue"], r["desired_replicas"]) for r in records] == [("emails", 3), ("reports", 0)]
 
 
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        (
+            "maxReplicas: -2",
+            "queues[1] (reports).autoscaling.maxReplicas: expected an integer from 1 to 1000, "
+            "got -2",
+        ),
+        (
+            "maxReplicas: 4, maxReplicas: 6",  # PyYAML alone keeps the last one
+            "{config}: line 11: key 'maxReplicas' appears twice in one mapping (first on line 11)",
+        ),
+    ],
+)
 def test_a_bad_config_stops_the_controller_with_the_field_named(
-    tmp_path: Path, redis_server: RedisServer, env: dict[str, str]
+    extra: str, line: str, tmp_path: Path, redis_server: RedisServer, env: dict[str, str]
 ) -> None:
     config = tmp_path / "autoscaler.yaml"
-    config.write_text(CONFIG.format(url=redis_server.url, extra="maxReplicas: -2"))
+    config.write_text(CONFIG.format(url=redis_server.url, extra=extra))
     run = shoal("autoscaler", "--config", str(config), "--actuator", "dry-run", "--once", env=env)
     assert run.returncode == 2
-    assert run.stderr.strip() == (
-        "shoal autoscaler: queues[1] (reports).autoscaling.maxReplicas: must be >= 1, got -2"
-    )
+    assert run.stderr.strip() == "shoal autoscaler: " + line.format(config=config)
 
 
 def processes_with(text: str) -> list[int]:

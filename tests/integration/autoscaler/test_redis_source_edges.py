@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.connection import Connection
 
-from contract import keys
+from contract import delayed, keys
 from contract.inflight import decode as decode_inflight
 from contract.inflight import encode as encode_inflight
 from contract.priority import priority_lists
@@ -31,6 +31,8 @@ pytestmark = pytest.mark.integration
 STEPS = (0, 3, 6, 9)
 SEP = "\x06\x16"
 NOW_MS = 1_800_000_000_000
+ONE = (1, 0, 0, 0)
+"""One task waiting, in the queue's own list."""
 
 
 def envelope(headers: dict[str, object], *, body: str = "e30=", queue: str = "q") -> str:
@@ -58,7 +60,7 @@ def test_a_message_without_published_at_counts_but_gives_no_stamp(
 ) -> None:
     redis_client.lpush("plain", envelope({}), envelope({}))
     redis_client.lpush(f"plain{SEP}9", "not json at all")
-    assert both(redis_client, ["plain"])["plain"] == Counts(3, 0, 0, ())
+    assert both(redis_client, ["plain"])["plain"] == Counts(3, 0, 0, (), "", (2, 0, 0, 1))
 
 
 @pytest.mark.parametrize(
@@ -107,7 +109,7 @@ def test_published_at_in_any_json_layout(redis_client: redis.Redis, text: str) -
 )
 def test_published_at_values_that_are_no_time(redis_client: redis.Redis, value: str) -> None:
     redis_client.lpush("odd", '{"headers": {"published_at": ' + value + ', "b": 2}}')
-    assert both(redis_client, ["odd"])["odd"] == Counts(1, 0, 0, ())
+    assert both(redis_client, ["odd"])["odd"] == Counts(1, 0, 0, (), "", ONE)
 
 
 def test_only_the_tail_of_each_list_is_read(redis_client: redis.Redis) -> None:
@@ -135,7 +137,7 @@ def test_big_bodies_and_a_stamp_far_from_the_end(
     far = envelope({"published_at": 1600000000, "kwargsrepr": "y" * (2 * TAIL_WINDOW_BYTES)})
     redis_client.lpush(f"big{SEP}3", far)
     counts = both(redis_client, ["big"])["big"]
-    assert counts == Counts(2, 0, 0, (1600000000.0,))
+    assert counts == Counts(2, 0, 0, (1600000000.0,), "", (1, 1, 0, 0))
 
 
 @pytest.mark.parametrize(
@@ -147,9 +149,13 @@ def test_queue_names_with_odd_characters(redis_client: redis.Redis, name: str) -
         redis_client.lpush(list_name, envelope({"published_at": 1700000000}, queue=name))
     redis_client.hset(keys.inflight(name), "w1", encode_inflight(4, NOW_MS + 1))
     redis_client.hset(keys.stats(name), "completed", 9)
+    parked = delayed.member(priority_lists(name, STEPS, SEP)[0], envelope({}, queue=name).encode())
+    redis_client.zadd(keys.delayed(name), {parked: NOW_MS + 5000})
     counts = both(redis_client, [name, "plain"])
-    assert counts[name] == Counts(2, 4, 9, (1700000000.0,))
-    assert counts["plain"] == Counts(0, 0, 0, ())
+    assert counts[name] == Counts(
+        2, 4, 9, (1700000000.0,), "", (1, 1, 0, 0), 0, 0, 1, NOW_MS + 5000
+    )
+    assert counts["plain"] == Counts(0, 0, 0, (), "", (0, 0, 0, 0))
 
 
 @pytest.mark.parametrize(
@@ -240,6 +246,9 @@ def test_many_queues_in_every_state_agree_between_script_and_pipeline(
     assert counts["mix5"].completed == 0 and counts["mix6"].completed == 42
     lists = [n for q in queues for n in priority_lists(q, STEPS, SEP)]
     assert sum(c.backlog for c in counts.values()) == sum(redis_client.llen(n) for n in lists)
+    for queue, c in counts.items():  # each priority step's list, lowest step first
+        assert c.waiting == tuple(redis_client.llen(n) for n in priority_lists(queue, STEPS, SEP))
+        assert c.backlog == sum(c.waiting)
 
 
 def test_a_number_too_big_for_a_double_is_no_stamp(redis_client: redis.Redis) -> None:
@@ -286,7 +295,7 @@ def test_scripting_refused_by_acl_falls_back_to_the_pipeline(
         redis_client.lpush("acl", envelope({"published_at": 1700000000}))
         redis_client.hset(keys.inflight("acl"), "w", encode_inflight(2, NOW_MS + 1))
         reader = CountsReader(limited, steps=STEPS, sep=SEP)
-        assert reader.read(["acl"], NOW_MS)["acl"] == Counts(1, 2, 0, (1700000000.0,))
+        assert reader.read(["acl"], NOW_MS)["acl"] == Counts(1, 2, 0, (1700000000.0,), "", ONE)
         assert reader.use_script is False
     finally:
         limited.close()
@@ -323,7 +332,7 @@ def test_a_client_that_decodes_responses_reads_the_same(
     redis_client.hset(keys.inflight("dec"), mapping={"a": "+2 1800000000001", "b": "3 99"})
     redis_client.hset(keys.stats("dec"), "completed", " 5")
     expected = both(redis_client, ["dec"])
-    assert expected["dec"] == Counts(2, 2, 5, (1700000000.0,))
+    assert expected["dec"] == Counts(2, 2, 5, (1700000000.0,), "", (1, 0, 1, 0))
     text = redis.Redis(port=redis_server.port, decode_responses=True)
     try:
         for use_script in (True, False):
@@ -398,9 +407,9 @@ def test_a_key_of_another_type_fails_that_queue_only(
         redis_client.hset(keys.inflight(queue), "w", encode_inflight(2, NOW_MS + 1000))
     redis_client.set(bad_key, "not a list")
     counts = both(redis_client, queues)
-    assert counts["w2"] == Counts(0, 0, 0, (), counts["w2"].error)
+    assert counts["w2"] == Counts(0, 0, 0, (), counts["w2"].error, (0, 0, 0, 0))
     assert counts["w2"].error.startswith("WRONGTYPE")
-    assert [counts[q] for q in ("w0", "w1", "w3", "w4")] == [Counts(1, 2, 0, (1.7e9,))] * 4
+    assert [counts[q] for q in ("w0", "w1", "w3", "w4")] == [Counts(1, 2, 0, (1.7e9,), "", ONE)] * 4
     source = redis_source.RedisSource(redis_client, steps=STEPS, sep=SEP)
     source.reader.queues_per_script = 2
     readings = source.observe(queues)
@@ -422,7 +431,8 @@ def test_a_server_without_evalsha_falls_back_to_the_pipeline(tmp_path: Path) -> 
         client = server.client()
         client.lpush("plain", envelope({"published_at": 1_700_000_000}))
         reader = CountsReader(client, steps=STEPS, sep=SEP)
-        assert reader.read(["plain"], NOW_MS)["plain"] == Counts(1, 0, 0, (1_700_000_000.0,))
+        expected = Counts(1, 0, 0, (1_700_000_000.0,), "", ONE)
+        assert reader.read(["plain"], NOW_MS)["plain"] == expected
         assert reader.use_script is False
         client.close()
     finally:

@@ -154,4 +154,4 @@ def test_what_cannot_be_kept_stops_the_start_with_one_line(
                         zone_name="UTC")  # fmt: skip
     assert caught.value.field == field
     assert "\n" not in str(caught.value)
-    assert str(caught.value).startswith("the app's beat_schedule entry 'bad', field")
+    assert str(caught.value).startswith(f"the app's beat_schedule entry 'bad'.{field}: ")

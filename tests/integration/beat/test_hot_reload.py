@@ -80,7 +80,7 @@ def test_add_change_and_remove_entries_while_three_replicas_run(
         beat.stop()
     refused = [log_text(b) for b in beats if "schedules reload refused" in log_text(b)]
     assert len(refused) == 3
-    assert "field 'colour': unknown field" in refused[0]
+    assert "'a'.colour: unknown field (check the spelling)" in refused[0]
 
     # no tick of a was published twice, across both definitions
     a_ticks = [m.tick_ms for m in published(redis_client, "rq-a", "rq-a2")]

@@ -74,7 +74,7 @@ schedules:
     done = check(env, path, "--app", "proj")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "nightly-report: cron task reports.build on default",
+        "nightly-report: cron task reports.build on celery",
         "  2027-03-28T02:30:00-04:00",
         "  2027-03-29T02:30:00-04:00",
         "daily-email: cron task orders.tasks.send_daily_email on emails [the app's beat_schedule]",
@@ -95,7 +95,7 @@ def test_a_name_in_the_file_and_in_the_app_stops_the_beat_naming_both(
     done = check(env, str(path), "--app", "proj")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "shoal beat: the app's beat_schedule (proj) entry 'daily-email', field 'name': "
+        "shoal beat: the app's beat_schedule (proj) entry 'daily-email'.name: "
         f"is also {path} entry 'daily-email'"
     )
 
@@ -106,4 +106,4 @@ def test_an_app_that_does_not_load_stops_the_beat_with_one_line(
     done = check(sqlite_env, "--app", "proj.nowhere")
     assert done.returncode == 2
     lines = [x for x in done.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("shoal beat: --app proj.nowhere: "), lines
+    assert len(lines) == 1 and lines[0].startswith("shoal beat: --app 'proj.nowhere': "), lines

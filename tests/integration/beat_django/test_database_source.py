@@ -209,7 +209,7 @@ result = {
     text = log_text(beat)
     for name, field in (("bad-minute", "crontab.minute"), ("bad-zone", "crontab.timezone"),
                         ("bad-args", "args")):  # fmt: skip
-        line = f"database row {ids[name]} '{name}', field '{field}': "
+        line = f"database row {ids[name]} '{name}'.{field}: "
         assert text.count(line) == 1, f"{line!r} not logged once in:\n{text[-3000:]}"
     metrics = scrape(port)
     assert sample(metrics, "shoal_beat_rows_skipped") == 3.0
@@ -294,7 +294,7 @@ PeriodicTask.objects.create(name='broken', task='orders.tasks.touch', crontab=ba
         "launch: at task orders.tasks.touch on launches [database row 2, one-off]",
         "  2027-03-30T10:00:00+02:00",
         "  (no further fire times)",
-        "bad: database row 3 'broken', field 'crontab.minute': '61': Invalid end range: 61 > 59.;"
+        "bad: database row 3 'broken'.crontab.minute: '61': Invalid end range: 61 > 59.;"
         " skipped until the row changes",
         "3 entries, 1 bad",
     ]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.support.redis_server import RedisServer
@@ -63,11 +64,30 @@ def test_priorities_go_to_the_priority_lists(
     assert redis_client.llen("q\x06\x169") == 7
 
 
-def test_a_bad_trace_line_is_named(redis_server: RedisServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("1,q,x,1", "line 3: tasks: expected an integer >= 0, got 'x'"),
+        ("nan,q,1,1", "line 3: time_s: expected seconds >= 0, got 'nan'"),
+        ("1,q,1,inf", "line 3: mean_service_s: expected seconds > 0, got 'inf'"),
+    ],
+)
+def test_a_bad_trace_line_is_named_and_nothing_is_published(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path, line: str, message: str
+) -> None:
     trace = tmp_path / "t.csv"
-    trace.write_text("time_s,queue,tasks,mean_service_s\n1,q,x,1\n")
+    trace.write_text(f"time_s,queue,tasks,mean_service_s\n0,q,5,0.1\n{line}\n")
     done = subprocess.run(
-        [sys.executable, "-m", "shoal", "load", "--trace", str(trace)],
+        [
+            sys.executable,
+            "-m",
+            "shoal",
+            "load",
+            "--trace",
+            str(trace),
+            "--redis-url",
+            redis_server.url,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -75,4 +95,5 @@ def test_a_bad_trace_line_is_named(redis_server: RedisServer, tmp_path: Path) ->
         check=False,
     )
     assert done.returncode == 2
-    assert "line 2: expected time_s,queue,tasks,mean_service_s" in done.stderr
+    assert done.stderr == f"shoal load: {trace}: {message}\n"
+    assert redis_client.llen("q") == 0

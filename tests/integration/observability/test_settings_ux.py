@@ -21,7 +21,8 @@ from tests.support.tools import ROOT, require_tool
         (
             ["--concurrency", "zero"],
             {},
-            "shoal worker: bad setting: SHOAL_CONCURRENCY: expected an integer >= 1, got 'zero'",
+            "shoal worker: bad setting: SHOAL_CONCURRENCY: expected an integer from 1 to 10000, "
+            "got 'zero'",
         ),
         (
             [],
@@ -31,7 +32,7 @@ from tests.support.tools import ROOT, require_tool
         (
             [],
             {"SHOAL_DRAIN_TIMEOUT_S": "a while"},
-            "shoal worker: bad setting: SHOAL_DRAIN_TIMEOUT_S: expected a number of seconds",
+            "shoal worker: bad setting: SHOAL_DRAIN_TIMEOUT_S: expected a whole number of seconds",
         ),
     ],
 )

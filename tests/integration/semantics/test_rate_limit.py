@@ -55,11 +55,18 @@ def test_five_per_second_holds_across_four_worker_processes(
     wait_for(lambda: redis_client.llen(STAMPS) >= 110, timeout_s=120, message="110 completions")
     stamps = [v.decode().split("|") for v in redis_client.lrange(STAMPS, 0, -1)]
     times = sorted(float(t) for _, _, t in stamps)
-    window_s = 20.0
-    start = times[0]
-    in_window = sum(1 for t in times if start <= t < start + window_s)
-    expected = 5.0 * window_s  # plus at most the initial burst of 5 tokens
-    print(f"rate limit: {in_window} completions in {window_s}s (expected {expected:.0f})")
-    assert 0.9 * expected <= in_window <= 1.1 * expected, f"{in_window} in {window_s}s"
+    # The limit is a ceiling: no 10-s window may hold more than its tokens plus the initial burst.
+    window_s = 10.0
+    busiest = max(sum(1 for t in times if start <= t < start + window_s) for start in times)
+    ceiling = 5.0 * window_s + 5
+    # And the limit is what the queue gets: the whole run averages near 5/s (a loaded CI machine
+    # may stall a worker for a moment, so the floor is looser than the ceiling).
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    print(
+        f"rate limit: busiest {window_s:.0f}s window {busiest} (ceiling {ceiling:.0f}), "
+        f"mean {rate:.2f}/s"
+    )
+    assert busiest <= 1.1 * ceiling, f"{busiest} completions in one {window_s:.0f}s window"
+    assert 0.7 * 5.0 <= rate <= 1.1 * 5.0, f"mean rate {rate:.2f}/s"
     pids = {pid for _, pid, _ in stamps}
     assert len(pids) >= 3, f"the load ran on {len(pids)} processes only"

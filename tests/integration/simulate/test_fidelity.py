@@ -29,11 +29,11 @@ import yaml
 from celery import Celery
 
 from scheduler.demo.children import environ_matches, pid_alive
+from scheduler.simulate.binned import load
 from scheduler.simulate.engine import SimSettings, simulate
 from scheduler.simulate.report import build_report
 from scheduler.simulate.service import ServiceKind
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import load
 from scheduler.simulate.values import load_values
 from tests.support.procs import ProcessTracker, wait_for
 from tests.support.redis_server import RedisServer

@@ -162,20 +162,23 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(minReplica=1),
-            "queues[1] (emails).autoscaling.minReplica: unknown field (check the spelling)",
+            "queues[1] (emails).autoscaling.minReplica: unknown field (did you mean minReplicas?)",
         ),
-        (queue(minReplicas=-1), "queues[1] (emails).autoscaling.minReplicas: must be >= 0, got -1"),
+        (
+            queue(minReplicas=-1),
+            "queues[1] (emails).autoscaling.minReplicas: expected an integer from 0 to 1000, got -1",  # noqa: E501
+        ),
         (
             queue(maxReplicas="ten"),
-            "queues[1] (emails).autoscaling.maxReplicas: expected an integer >= 1, got 'ten'",
+            "queues[1] (emails).autoscaling.maxReplicas: expected an integer from 1 to 1000, got 'ten'",  # noqa: E501
         ),
         (
             queue(maxReplicas=True),
-            "queues[1] (emails).autoscaling.maxReplicas: expected an integer >= 1, got True",
+            "queues[1] (emails).autoscaling.maxReplicas: expected an integer from 1 to 1000, got True",  # noqa: E501
         ),
         (
             queue(targetBacklogPerReplica=0),
-            "queues[1] (emails).autoscaling.targetBacklogPerReplica: must be > 0, got 0",
+            "queues[1] (emails).autoscaling.targetBacklogPerReplica: expected a number > 0, got 0",
         ),
         (
             queue(fallbackReplicas=50),
@@ -183,7 +186,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(failureThreshold=0),
-            "queues[1] (emails).autoscaling.failureThreshold: must be >= 1, got 0",
+            "queues[1] (emails).autoscaling.failureThreshold: expected an integer from 1 to 1000, got 0",  # noqa: E501
         ),
         (
             queue(scaleUp={"selectPolicy": "Biggest"}),
@@ -191,7 +194,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(scaleDown={"policies": [{"type": "Pods", "value": 1, "periodSeconds": 4000}]}),
-            "queues[1] (emails).autoscaling.scaleDown.policies[0].periodSeconds: must be <= 1800, got 4000",  # noqa: E501
+            "queues[1] (emails).autoscaling.scaleDown.policies[0].periodSeconds: expected a whole number of seconds from 1 to 1800, got 4000",  # noqa: E501
         ),
         (
             queue(scaleDown={"policies": [{"type": "Replicas", "value": 1, "periodSeconds": 10}]}),
@@ -203,7 +206,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
         ),
         (
             queue(scaleUp={"stabilizationWindowSeconds": 7200}),
-            "queues[1] (emails).autoscaling.scaleUp.stabilizationWindowSeconds: must be <= 3600, got 7200",  # noqa: E501
+            "queues[1] (emails).autoscaling.scaleUp.stabilizationWindowSeconds: expected a whole number of seconds from 0 to 3600, got 7200",  # noqa: E501
         ),
         (
             {"queues": [{"name": "emails", "concurrency": 2, "autoscaling": {}}]},
@@ -230,12 +233,19 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
             },
             "queues[1] (a).name: duplicate queue name 'a'",
         ),
-        ({"pollIntervalSeconds": 0}, "pollIntervalSeconds: must be > 0, got 0"),
+        (
+            {"pollIntervalSeconds": 0},
+            "pollIntervalSeconds: expected a number of seconds > 0 and <= 300, got 0",
+        ),
         (
             {"leaderElection": {"leaseName": "Shoal_Lease"}},
             "leaderElection.leaseName: expected a Kubernetes name (a-z 0-9 - .), got 'Shoal_Lease'",
         ),
-        ({"pollInterval": 2}, "pollInterval: unknown field (check the spelling)"),
+        (
+            {"pollInterval": 2},
+            "pollInterval: unknown field (did you mean pollIntervalSeconds?)",
+        ),
+        ({"colour": "red"}, "colour: unknown field (check the spelling)"),
         (
             {"redis": {"url": "http://x"}},
             "redis.url: expected a Redis URL (redis://, rediss://, sentinel://, sentinels://, "
@@ -245,7 +255,7 @@ def queue(**autoscaling: Any) -> dict[str, Any]:
             {"priority": {"steps": [3, 6]}},
             "priority.steps: must include 0 (the queue's own list), got [3, 6]",
         ),
-        ({"metricsPort": 70000}, "metricsPort: must be a port from 0 to 65535, got 70000"),
+        ({"metricsPort": 70000}, "metricsPort: expected a port from 0 to 65535, got 70000"),
         ({"queues": {"name": "q"}}, "queues: expected a list, got a mapping"),
     ],
 )
@@ -289,40 +299,3 @@ def test_controller_config_is_frozen() -> None:
     config = ControllerConfig()
     with pytest.raises(AttributeError):
         config.poll_interval_s = 1  # type: ignore[misc]
-
-
-def test_values_defaults_and_pool_concurrency_apply_as_in_the_chart() -> None:
-    values = yaml.safe_load(
-        """
-pools:
-  prefork: {concurrency: null, resources: {requests: {cpu: 1500m}}}
-  gevent: {concurrency: 200}
-queueDefaults:
-  drainTimeoutSeconds: 30
-  autoscaling:
-    enabled: true
-    minReplicas: 1
-    maxReplicas: 10
-    targetBacklogPerReplica: null
-    cooldownSeconds: 300
-    scaleDown: {stabilizationWindowSeconds: 300, selectPolicy: Max}
-queues:
-  - name: cpu
-    pool: prefork
-    autoscaling: {targetBacklogPerReplica: 10, scaleDown: {stabilizationWindowSeconds: 5}}
-  - name: io
-    pool: gevent
-    resources: {requests: {cpu: 250m}}
-    autoscaling: {minReplicas: 0, targetLatencySeconds: 20}
-  - name: fixed
-    pool: prefork
-    concurrency: 3
-    autoscaling: {enabled: false}
-"""
-    )
-    cpu, io, fixed = queue_policies_from_values(values)
-    assert (cpu.concurrency, cpu.max_replicas, cpu.cooldown_s) == (2, 10, 300.0)  # 1.5 CPU -> 2
-    assert cpu.scale_down.stabilization_window_s == 5
-    assert cpu.scale_down.policies == (RatePolicy(PolicyType.PERCENT, 100, 15),)
-    assert (io.concurrency, io.min_replicas, io.target_latency_s) == (200, 0, 20.0)
-    assert (fixed.concurrency, fixed.enabled) == (3, False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from scheduler.autoscaler.health import Liveness
 from scheduler.autoscaler.metrics import ControllerMetrics
 from scheduler.autoscaler.model import Reading, Reason
 from scheduler.autoscaler.reload import ConfigWatcher
+from scheduler.autoscaler.upkeep import Upkeep
 
 CONFIG_YAML = """
 pollIntervalSeconds: 2
@@ -288,3 +290,126 @@ def test_a_queue_dropped_from_the_config_leaves_the_status(tmp_path: Path) -> No
     path.write_text(CONFIG_YAML.format(max=5))
     controller.step()
     assert sorted(hash_.fields) == ["emails"]
+
+
+class Delivery:
+    """The contract's promote and recover, scripted: counts calls, fails while told to."""
+
+    def __init__(self, promoted: int = 0, recovered: int = 0) -> None:
+        self.promoted, self.recovered = promoted, recovered
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.down = False
+
+    def promote(self, client: object, queues: Sequence[str]) -> int:
+        self.calls.append(("promote", tuple(queues)))
+        if self.down:
+            raise ConnectionError("Connection refused")
+        return self.promoted
+
+    def recover(self, client: object) -> int:
+        self.calls.append(("recover", ()))
+        if self.down:
+            raise ConnectionError("Connection refused")
+        return self.recovered
+
+
+def test_the_leader_promotes_and_recovers_every_pass_and_counts_them() -> None:
+    delivery = Delivery(promoted=3, recovered=2)
+    metrics = ControllerMetrics()
+    controller = make(
+        ScriptedSource(Reading()),
+        Recorder({"emails": 0}),
+        upkeep=Upkeep(None, promote=delivery.promote, recover=delivery.recover),
+        metrics=metrics,
+    )
+    controller.step()
+    controller.step()
+    assert delivery.calls == [("promote", ("emails",)), ("recover", ())] * 2
+    assert metrics.registry.get_sample_value("shoal_autoscaler_promoted_total") == 6
+    assert metrics.registry.get_sample_value("shoal_autoscaler_recovered_total") == 4
+
+
+def test_a_standby_neither_promotes_nor_recovers() -> None:
+    delivery = Delivery()
+    controller = make(
+        ScriptedSource(Reading()),
+        Recorder({"emails": 0}),
+        upkeep=Upkeep(None, promote=delivery.promote, recover=delivery.recover),
+        is_leader=lambda: False,
+    )
+    controller.step()
+    assert delivery.calls == []
+
+
+def test_failed_upkeep_is_logged_once_retried_every_pass_and_never_lowers_replicas(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delivery = Delivery(promoted=1)
+    delivery.down = True
+    metrics = ControllerMetrics()
+    actuator = Recorder({"emails": 3})
+    controller = make(
+        ScriptedSource(Reading(backlog=300)),
+        actuator,
+        upkeep=Upkeep(None, promote=delivery.promote, recover=delivery.recover),
+        metrics=metrics,
+    )
+    with caplog.at_level("INFO", logger="shoal.autoscaler.upkeep"):
+        for _ in range(3):
+            (outcome,) = controller.step()
+            assert outcome.decision.desired == 3  # decided from the observation as usual
+        delivery.down = False
+        controller.step()
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert failures == [
+        "promote failed (retried every pass): ConnectionError: Connection refused",
+        "recover failed (retried every pass): ConnectionError: Connection refused",
+    ]
+    assert "promote works again" in caplog.messages
+    assert len(delivery.calls) == 8  # both, every pass
+    for task in ("promote", "recover"):
+        sample = metrics.registry.get_sample_value(
+            "shoal_autoscaler_upkeep_failures_total", {"task": task}
+        )
+        assert sample == 3
+    assert actuator.requests == []
+
+
+def test_the_status_and_metrics_show_waiting_per_priority_held_and_delayed() -> None:
+    client = FakeStatusClient()
+    metrics = ControllerMetrics()
+    reading = Reading(
+        backlog=7,
+        waiting=(5, 0, 0, 2),
+        held_live=4,
+        held_dead=1,
+        delayed=9,
+        next_due_in_s=40.0,
+    )
+    controller = make(
+        ScriptedSource(reading), Recorder({"emails": 1}), status_client=client, metrics=metrics
+    )
+    controller.wall = lambda: 1_000.0
+    controller.step()
+    record = json.loads(client.written["emails"])
+    assert record["waiting"] == {"0": 5, "3": 0, "6": 0, "9": 2}
+    assert (record["held_live"], record["held_dead"], record["delayed"]) == (4, 1, 9)
+    assert record["next_due_at"] == 1_040.0
+    sample = metrics.registry.get_sample_value
+    assert sample("shoal_autoscaler_waiting", {"queue": "emails", "priority": "9"}) == 2
+    assert sample("shoal_autoscaler_held_dead", {"queue": "emails"}) == 1
+    assert sample("shoal_autoscaler_delayed", {"queue": "emails"}) == 9
+    assert sample("shoal_autoscaler_next_due_timestamp_seconds", {"queue": "emails"}) == 1_040.0
+    controller.source = ScriptedSource(Reading(backlog=7, waiting=(7, 0, 0, 0)))
+    controller.step()
+    assert sample("shoal_autoscaler_next_due_timestamp_seconds", {"queue": "emails"}) is None
+
+
+class FakeStatusClient:
+    """The one call the status hash makes (``hset`` with a mapping)."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, str] = {}
+
+    def hset(self, key: str, mapping: dict[str, str]) -> None:
+        self.written.update(mapping)

@@ -20,18 +20,26 @@ from scheduler.autoscaler.model import Observation, QueueState, Reason
 from scheduler.autoscaler.policy import decide
 from scheduler.autoscaler.rates import RateState, quiet_samples, update_rates
 from tests.unit.autoscaler.helpers import policy
-from tests.unit.autoscaler.test_policy_properties import Step, policies, run, steps
+from tests.unit.autoscaler.test_policy_properties import LOOK_S, Step, policies, run, steps
+
+dues = st.one_of(st.none(), st.floats(-10, 60), st.floats(60, 1e5))
+"""When the first delayed task is due: none delayed, due about now, or far ahead."""
 
 
-def observe(work: int, in_flight: int, current: int) -> Observation:
-    """An observation with ``work`` tasks waiting plus in flight, and no rates."""
-    return Observation(work - in_flight, in_flight, None, 0.0, 0.0, current)
+def observe(work: int, in_flight: int, current: int, due_in_s: float | None = None) -> Observation:
+    """An observation with ``work`` tasks waiting plus in flight, no rates, and a first delayed
+    task due in ``due_in_s`` (None: nothing delayed)."""
+    delayed = 0 if due_in_s is None else 2
+    return Observation(work - in_flight, in_flight, None, 0.0, 0.0, current, True, 0, 0, delayed,
+                       due_in_s, LOOK_S)  # fmt: skip
 
 
 def inside(draw: st.DrawFn, held: Hold, current: int, pol: QueuePolicy) -> Observation:
     work = draw(st.integers(held.work_min, min(held.work_max, held.work_min + 400)))
     most = min(work, held.in_flight_max, current * pol.concurrency)
-    return observe(work, draw(st.integers(0, most)), current)
+    after = max(held.due_beyond_s, -1e6)
+    due = draw(st.one_of(st.none(), st.floats(after, after + 1e5, exclude_min=True)))
+    return observe(work, draw(st.integers(0, most)), current, due)
 
 
 @st.composite
@@ -44,7 +52,8 @@ def cases(draw: st.DrawFn) -> tuple[QueuePolicy, list[Step], Observation, list[f
     history = run(pol, pol.min_replicas, before)
     current = history[-1][2].desired
     work = draw(st.one_of(st.just(0), st.integers(0, 50), st.integers(0, 5000)))
-    first = observe(work, draw(st.integers(0, min(work, current * pol.concurrency))), current)
+    in_flight = draw(st.integers(0, min(work, current * pol.concurrency)))
+    first = observe(work, in_flight, current, draw(dues))
     gaps = draw(st.lists(st.sampled_from([1.0, 2.0, 2.0, 7.0, 30.0]), min_size=1, max_size=60))
     wake = draw(
         st.builds(
@@ -55,6 +64,7 @@ def cases(draw: st.DrawFn) -> tuple[QueuePolicy, list[Step], Observation, list[f
             arrival=st.just(0.0),
             completion=st.just(0.0),
             ok=st.booleans(),
+            due_in_s=dues,
         )
     )
     return pol, before, first, gaps, wake
@@ -95,7 +105,7 @@ def test_answers_inside_a_hold_are_the_held_ones(
     assert carried._replace(events=()) == asked._replace(events=())
     at = t + wake.dt_s
     in_flight = int(wake.in_flight_share * current * pol.concurrency)
-    obs = Observation(wake.backlog, in_flight, None, 0.0, 0.0, current)
+    obs = observe(wake.backlog + in_flight, in_flight, current, wake.due_in_s)
     if not wake.ok:
         obs = Observation.failed(current)
     assert decide(obs, carried, pol, at) == decide(obs, asked, pol, at)
@@ -105,8 +115,9 @@ def test_an_idle_queue_at_zero_holds_for_ever() -> None:
     pol = policy(min_replicas=0)
     first = decide(observe(0, 0, 0), QueueState(last_active_at=0.0), pol, 400.0)
     assert (first.desired, first.reason) == (0, Reason.IDLE)
-    assert hold(observe(0, 0, 0), first, pol) == Hold(0, 0, 0, math.inf, math.inf,
-                                                       Reason.STEADY, Reason.IDLE)  # fmt: skip
+    # Delayed tasks due more than podStartupSeconds 10 + the next look 2 s ahead change nothing.
+    expected = Hold(0, 0, 0, math.inf, math.inf, Reason.STEADY, Reason.IDLE, 12.0)
+    assert hold(observe(0, 0, 0), first, pol) == expected
 
 
 def test_one_replica_holds_through_work_and_idle_until_the_cooldown_after_the_last_work() -> None:
@@ -114,7 +125,7 @@ def test_one_replica_holds_through_work_and_idle_until_the_cooldown_after_the_la
     first = decide(observe(0, 0, 1), QueueState(last_active_at=100.0), pol, 150.0)
     assert (first.desired, first.reason) == (1, Reason.COOLDOWN)
     held = hold(observe(0, 0, 1), first, pol)
-    assert held == Hold(0, 100, 10, math.inf, 300.0, Reason.STEADY, Reason.COOLDOWN)
+    assert held == Hold(0, 100, 10, math.inf, 300.0, Reason.STEADY, Reason.COOLDOWN, 12.0)
     busy = decide(observe(100, 10, 1), first.state, pol, 200.0)
     assert (busy.desired, busy.reason) == (1, Reason.STEADY)
     carried = carry(first.state, pol, 497.0, 200.0)
@@ -129,7 +140,22 @@ def test_a_steady_queue_holds_while_its_work_asks_for_the_same_replicas() -> Non
     first = decide(observe(350, 30, 4), QueueState(), pol, 10.0)
     assert (first.desired, first.reason) == (4, Reason.STEADY)
     assert hold(observe(350, 30, 4), first, pol) == Hold(301, 400, 40, math.inf, math.inf,
-                                                          Reason.STEADY, Reason.STEADY)  # fmt: skip
+                                                          Reason.STEADY, Reason.STEADY,
+                                                          -math.inf)  # fmt: skip
+
+
+def test_delayed_work_due_within_the_lead_or_held_tasks_are_never_held() -> None:
+    pol = policy(min_replicas=0)
+    far = observe(0, 0, 0, 500.0)
+    idle = decide(far, QueueState(last_active_at=0.0), pol, 400.0)
+    assert (idle.desired, idle.reason) == (0, Reason.IDLE)
+    assert hold(far, idle, pol).due_beyond_s == 12.0
+    soon = observe(0, 0, 1, 11.0)
+    kept = decide(soon, QueueState(last_active_at=0.0), pol, 400.0)
+    assert (kept.desired, kept.reason) == (1, Reason.DELAYED_DUE)
+    assert hold(soon, kept, pol) == NO_HOLD
+    for held_obs in (far._replace(held_dead=1), far._replace(held_live=1, current_replicas=1)):
+        assert hold(held_obs, decide(held_obs, QueueState(), pol, 400.0), pol) == NO_HOLD
 
 
 def test_work_that_changes_the_answer_or_reads_rates_is_not_held() -> None:

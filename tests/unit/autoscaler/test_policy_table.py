@@ -266,3 +266,87 @@ def test_every_decision_says_why_in_words() -> None:
         "waiting 3000 + in flight 0 over 100 per replica -> 30; scaleUp policies allow 4"
     )
     assert str(decision.reason) == "rate-limited"
+
+
+# -- tasks held by workers, and delayed tasks ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backlog", "held_dead", "current", "activation", "desired", "reason"),
+    [
+        (0, 250, 1, 0, 3, Reason.BACKLOG),  # sized for: back in the queue within seconds
+        (50, 250, 1, 0, 3, Reason.BACKLOG),
+        (0, 2, 1, 0, 1, Reason.STEADY),
+        (0, 1, 0, 0, 1, Reason.ACTIVATION),  # wakes a queue at zero like a waiting task
+        (0, 3, 0, 5, 0, Reason.IDLE),  # within activationBacklog, like a waiting task
+        (2, 4, 0, 5, 1, Reason.ACTIVATION),  # 2 waiting + 4 held by the dead > 5
+    ],
+)
+def test_tasks_held_by_dead_workers_count_as_waiting(
+    backlog: int, held_dead: int, current: int, activation: int, desired: int, reason: Reason
+) -> None:
+    pol = unlimited(min_replicas=0, activation_backlog=activation)
+    obs = Observation(backlog=backlog, held_dead=held_dead, current_replicas=current)
+    decision = decide(obs, QueueState(), pol, NOW)
+    assert (decision.desired, decision.reason) == (desired, reason)
+
+
+def test_a_queue_never_goes_to_zero_while_dead_workers_hold_its_tasks() -> None:
+    pol = unlimited(min_replicas=0, cooldown_s=0.0)
+    obs = Observation(held_dead=1, current_replicas=3)
+    decision = decide(obs, QueueState(last_active_at=0.0), pol, NOW)
+    assert decision.desired == 1
+    assert decision.state.last_active_at == NOW  # and the cooldown starts again after them
+    assert decision.detail.startswith("waiting 0 + held by dead workers 1 + in flight 0")
+
+
+@pytest.mark.parametrize("current", [0, 2])
+def test_tasks_held_by_live_workers_keep_a_replica(current: int) -> None:
+    """A worker holding ETA tasks due soon (not parked) is not scaled away under them."""
+    pol = unlimited(min_replicas=0, cooldown_s=0.0)
+    obs = Observation(held_live=3, current_replicas=current)
+    decision = decide(obs, QueueState(last_active_at=0.0), pol, NOW)
+    assert decision.desired == 1
+
+
+@pytest.mark.parametrize(
+    ("current", "due_in_s", "desired", "reason"),
+    [
+        (0, 500.0, 0, Reason.IDLE),  # far ahead: no replica-seconds spent waiting for it
+        (0, 12.5, 0, Reason.IDLE),
+        (0, 12.0, 1, Reason.DELAYED_DUE),  # podStartupSeconds 10 + next look 2
+        (0, 3.0, 1, Reason.DELAYED_DUE),
+        (0, -4.0, 1, Reason.DELAYED_DUE),  # overdue (not promoted yet)
+        (1, 12.0, 1, Reason.DELAYED_DUE),  # kept for it, whatever the cooldown says
+        (1, 500.0, 0, Reason.SCALE_TO_ZERO),  # only delayed work far ahead: may go to zero
+        (3, 5.0, 1, Reason.DELAYED_DUE),
+    ],
+)
+def test_delayed_tasks_wake_the_queue_podstartupseconds_plus_a_poll_ahead(
+    current: int, due_in_s: float, desired: int, reason: Reason
+) -> None:
+    pol = unlimited(min_replicas=0, cooldown_s=60.0, pod_startup_s=10.0)
+    obs = Observation(current_replicas=current, delayed=4, next_due_in_s=due_in_s,
+                      next_look_in_s=2.0)  # fmt: skip
+    decision = decide(obs, QueueState(last_active_at=NOW - 600), pol, NOW)
+    assert (decision.desired, decision.reason) == (desired, reason)
+
+
+def test_a_delayed_task_due_soon_counts_as_activity_for_the_cooldown() -> None:
+    pol = unlimited(min_replicas=0, cooldown_s=60.0)
+    soon = Observation(current_replicas=1, delayed=1, next_due_in_s=5.0, next_look_in_s=2.0)
+    assert decide(soon, QueueState(last_active_at=0.0), pol, NOW).state.last_active_at == NOW
+    later = Observation(current_replicas=1, delayed=1, next_due_in_s=900.0, next_look_in_s=2.0)
+    assert decide(later, QueueState(last_active_at=0.0), pol, NOW).state.last_active_at == 0.0
+
+
+def test_the_wake_up_and_the_wait_say_when_the_first_delayed_task_is_due() -> None:
+    pol = policy(min_replicas=0, pod_startup_s=8.0)
+    due = Observation(delayed=3, next_due_in_s=9.6, next_look_in_s=2.0)
+    woken = decide(due, QueueState(), pol, NOW)
+    assert woken.detail == "first of 3 delayed due in 10s <= podStartupSeconds 8 + next look 2s"
+    far = due._replace(next_due_in_s=3600.0)
+    idle = decide(far, QueueState(), pol, NOW)
+    assert idle.detail == (
+        "waiting 0 <= activationBacklog 0; 3 delayed, the first due in 3600s: woken 10s ahead"
+    )

@@ -47,3 +47,17 @@ def test_prepared_only_for_its_tag() -> None:
     assert call.prepared_for(("a",)) and not call.prepared_for(("a", "b"))
     with pytest.raises(AssertionError, match="prepare"):
         ScriptCall(redis.Redis(), SCRIPT).packed(1)
+
+
+def test_calls_that_ride_along_are_packed_whole_after_the_chunks() -> None:
+    other = "return 2"
+    call = ScriptCall(redis.Redis(), SCRIPT)
+    call.prepare("tag", [(["a"], [4])], then=[(other, ["k1", "k2"], ["arg"])])
+    sha = hashlib.sha1(SCRIPT.encode()).hexdigest()
+    other_sha = hashlib.sha1(other.encode()).hexdigest()
+    assert call.packed(7) == [
+        redis_py_packing("EVALSHA", sha, 1, "a", 4, 7),
+        redis_py_packing("EVALSHA", other_sha, 2, "k1", "k2", "arg"),
+    ]
+    call.prepare("other tag", [(["a"], [4])])  # prepared again: nothing rides along any more
+    assert call.packed(7) == [redis_py_packing("EVALSHA", sha, 1, "a", 4, 7)]

@@ -47,7 +47,7 @@ def test_a_name_in_the_file_and_in_the_app_stops_the_start_naming_both() -> None
     catalog = Catalog([FakeSource("app", ["daily"]), FakeSource("file", ["daily", "other"])])
     with pytest.raises(SpecError) as caught:
         catalog.load()
-    assert str(caught.value) == "app:daily, field 'name': is also file:daily"
+    assert str(caught.value) == "app:daily.name: is also file:daily"
 
 
 def test_a_later_row_under_a_taken_name_is_refused_and_told() -> None:

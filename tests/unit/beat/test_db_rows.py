@@ -163,7 +163,7 @@ def test_a_bad_row_names_its_id_name_and_field(
     with pytest.raises(BadRow) as caught:
         parse(app, **over)
     assert (caught.value.row_id, caught.value.field) == (7, field)
-    assert str(caught.value).startswith(f"database row 7 {row(**over).name!r}, field {field!r}: ")
+    assert str(caught.value).startswith(f"database row 7 {row(**over).name!r}.{field}: ")
     assert "\n" not in str(caught.value)
 
 

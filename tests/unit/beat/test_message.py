@@ -119,7 +119,7 @@ def test_group_publishes_every_member_with_one_group_id() -> None:
         " group: [{task: a}, {task: b, queue: other, priority: 9}]}]"
     )["g"]
     outs = message.build(entry, TICK, NOW)
-    assert [o.list_name for o in outs] == ["default", "other\x06\x169"]
+    assert [o.list_name for o in outs] == ["celery", "other\x06\x169"]
     headers = [json.loads(o.payload)["headers"] for o in outs]
     assert headers[0]["group"] == headers[1]["group"] is not None
     assert [h["group_index"] for h in headers] == [0, 1]

@@ -62,6 +62,6 @@ def test_main_json_and_bad_setting(
     assert config_cmd.main([]) == 2
     err = capsys.readouterr().err
     assert (
-        err
-        == "shoal config: bad setting: SHOAL_CONCURRENCY: expected an integer >= 1, got 'lots'\n"
+        err == "shoal config: bad setting: SHOAL_CONCURRENCY: expected an integer from 1 to 10000, "
+        "got 'lots'\n"
     )

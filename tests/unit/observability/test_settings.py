@@ -17,10 +17,17 @@ from workers.settings import Pool, RateLimit, SettingsError, from_env, unknown_v
         ({"SHOAL_REDIS_URL": "redis://h:99999/0"}, "SHOAL_REDIS_URL: bad port"),
         ({"SHOAL_RESULT_BACKEND_URL": "mysql://h/x"}, "SHOAL_RESULT_BACKEND_URL: expected a Redis"),
         ({"SHOAL_QUEUES": " , "}, "SHOAL_QUEUES: expected one or more queue names"),
-        ({"SHOAL_QUEUES": "ok,bad name"}, "SHOAL_QUEUES: bad queue name 'bad name'"),
-        ({"SHOAL_POOL": "threads"}, "SHOAL_POOL: expected 'prefork' or 'gevent', got 'threads'"),
-        ({"SHOAL_CONCURRENCY": "many"}, "SHOAL_CONCURRENCY: expected an integer >= 1, got 'many'"),
-        ({"SHOAL_CONCURRENCY": "0"}, "SHOAL_CONCURRENCY: expected an integer >= 1, got 0"),
+        ({"SHOAL_QUEUES": "ok,bad name"}, "SHOAL_QUEUES: expected a queue name (1-63 letters"),
+        ({"SHOAL_POOL": "threads"}, "SHOAL_POOL: expected one of prefork, gevent, got 'threads'"),
+        (
+            {"SHOAL_CONCURRENCY": "many"},
+            "SHOAL_CONCURRENCY: expected an integer from 1 to 10000, got 'many'",
+        ),
+        ({"SHOAL_CONCURRENCY": "2.5"}, "SHOAL_CONCURRENCY: expected an integer from 1 to 10000"),
+        (
+            {"SHOAL_CONCURRENCY": "0"},
+            "SHOAL_CONCURRENCY: expected an integer from 1 to 10000, got '0'",
+        ),
         ({"SHOAL_AUTOSCALE": "10"}, "SHOAL_AUTOSCALE: expected MAX,MIN"),
         (
             {"SHOAL_AUTOSCALE": "2,5"},
@@ -28,15 +35,23 @@ from workers.settings import Pool, RateLimit, SettingsError, from_env, unknown_v
         ),
         (
             {"SHOAL_PREFETCH_MULTIPLIER": "-1"},
-            "SHOAL_PREFETCH_MULTIPLIER: expected an integer >= 1",
+            "SHOAL_PREFETCH_MULTIPLIER: expected an integer from 1 to 1000",
         ),
         (
             {"SHOAL_TASK_TIME_LIMIT_S": "soon"},
             "SHOAL_TASK_TIME_LIMIT_S: expected a number of seconds",
         ),
-        ({"SHOAL_HEARTBEAT_INTERVAL_S": "0"}, "SHOAL_HEARTBEAT_INTERVAL_S: expected a number > 0"),
+        (
+            {"SHOAL_HEARTBEAT_INTERVAL_S": "0"},
+            "SHOAL_HEARTBEAT_INTERVAL_S: expected a number of seconds > 0, got '0'",
+        ),
+        ({"SHOAL_TASK_TIME_LIMIT_S": "inf"}, "SHOAL_TASK_TIME_LIMIT_S: expected a number of"),
+        (
+            {"SHOAL_DRAIN_TIMEOUT_S": "2.5"},
+            "SHOAL_DRAIN_TIMEOUT_S: expected a whole number of seconds from 0 to 86400, got '2.5'",
+        ),
         ({"SHOAL_METRICS_PORT": "70000"}, "SHOAL_METRICS_PORT: expected a port from 0 to 65535"),
-        ({"SHOAL_HEALTH_PORT": "http"}, "SHOAL_HEALTH_PORT: expected an integer >= 0"),
+        ({"SHOAL_HEALTH_PORT": "http"}, "SHOAL_HEALTH_PORT: expected a port from 0 to 65535"),
         (
             {"SHOAL_RATE_LIMITS": "emails=5/s"},
             "SHOAL_RATE_LIMITS: expected entries like queue:NAME=5/s",
@@ -46,8 +61,14 @@ from workers.settings import Pool, RateLimit, SettingsError, from_env, unknown_v
             {"SHOAL_PRIORITY_STEPS": "3,9"},
             "SHOAL_PRIORITY_STEPS: must include 0",
         ),
-        ({"SHOAL_LOG_LEVEL": "LOUD"}, "SHOAL_LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR"),
-        ({"SHOAL_RESULT_EXPIRES_S": "0"}, "SHOAL_RESULT_EXPIRES_S: expected an integer >= 1"),
+        (
+            {"SHOAL_LOG_LEVEL": "LOUD"},
+            "SHOAL_LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'",
+        ),
+        (
+            {"SHOAL_RESULT_EXPIRES_S": "0"},
+            "SHOAL_RESULT_EXPIRES_S: expected a whole number of seconds >= 1, got '0'",
+        ),
         (
             {"SHOAL_TASK_SOFT_TIME_LIMIT_S": "400", "SHOAL_TASK_TIME_LIMIT_S": "300"},
             "SHOAL_TASK_SOFT_TIME_LIMIT_S: must not exceed SHOAL_TASK_TIME_LIMIT_S",

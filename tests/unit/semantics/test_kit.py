@@ -78,3 +78,54 @@ def test_configure_sets_json_priorities_transport_options_and_routes() -> None:
         r for (key, _), r in before_task_publish.receivers if key == "shoal.kit.published_at"
     ]
     assert len(receivers) == 1
+
+
+def test_configure_adds_its_routes_after_the_apps_own_which_win_a_tie() -> None:
+    app = Celery("team", set_as_current=False)
+    app.conf.task_routes = {"billing.charge": {"queue": "payments"}}
+    configure(app, routes={"billing.*": "billing", "crm.*": "crm"})
+    configure(app, routes={"billing.*": "billing2"})  # a second call replaces the kit's router
+    route = app.amqp.router.route
+    assert route({}, "billing.charge")["queue"].name == "payments"  # the app's own route
+    assert route({}, "billing.refund")["queue"].name == "billing2"  # the kit's
+    assert route({}, "crm.sync")["queue"].name == "celery"  # the first call's table is gone
+    assert len(app.conf.task_routes) == 2
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [None, {"a": "q"}, ({"a": "q"},), ["proj.routers.route"], "proj.routers.route"],
+)
+def test_every_form_of_task_routes_keeps_the_apps_routes_first(existing: Any) -> None:
+    app = Celery("team", set_as_current=False)
+    app.conf.task_routes = existing
+    configure(app, routes={"x.*": "x"})
+    routes = app.conf.task_routes
+    assert isinstance(routes[-1], Router)
+    kept = (
+        []
+        if existing is None
+        else list(existing)
+        if isinstance(existing, list | tuple)
+        else [existing]
+    )
+    assert list(routes[:-1]) == kept
+
+
+def test_configure_keeps_the_apps_other_settings(caplog: pytest.LogCaptureFixture) -> None:
+    app = Celery("team", set_as_current=False)
+    app.conf.update(
+        result_backend="redis://cache:6379/1",
+        task_default_priority=5,
+        timezone="Europe/Berlin",
+        task_serializer="pickle",
+    )
+    configure(app, redis_url="redis://redis:6379/0")
+    conf = app.conf
+    assert conf.result_backend == "redis://cache:6379/1"
+    assert conf.broker_url == "redis://redis:6379/0"
+    assert (conf.task_default_priority, conf.timezone) == (5, "Europe/Berlin")
+    assert conf.task_serializer == "json"
+    assert "task_serializer 'pickle' replaced by 'json'" in caplog.text
+    configure(app, default_priority=3)
+    assert conf.task_default_priority == 3

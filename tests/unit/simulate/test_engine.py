@@ -8,13 +8,14 @@ import pytest
 import scheduler.autoscaler.policy
 from scheduler.autoscaler.config import queue_policies_from_values
 from scheduler.simulate import shoal_controller
+from scheduler.simulate.binned import Trace, bin_rows
 from scheduler.simulate.controllers import QueueSpec, StaticController
 from scheduler.simulate.engine import SimSettings, simulate
 from scheduler.simulate.keda import KedaController
 from scheduler.simulate.report import build_report, oldest_age_steps, quantile, wait_distribution
 from scheduler.simulate.service import ServiceKind
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import Trace, bin_rows, parse_rows
+from scheduler.simulate.trace import parse_rows
 
 DETERMINISTIC = SimSettings(service=ServiceKind.DETERMINISTIC, start_delay_s=5, tail_s=600)
 

@@ -67,6 +67,8 @@ def _view(now: float, *, llen: int, replicas: int, in_flight: int = 0) -> View:
         published=vec(0),
         completed=vec(0),
         replicas=vec(replicas),
+        delayed=vec(0),
+        next_due_s=np.array([np.inf]),
     )
 
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.autoscaler.config import queue_policies_from_values
+from scheduler.simulate.binned import Trace, bin_rows
 from scheduler.simulate.cli import main
 from scheduler.simulate.controllers import Controller, QueueSpec, StaticController
 from scheduler.simulate.engine import RunResult, SimSettings, simulate
@@ -20,7 +21,7 @@ from scheduler.simulate.keda import KedaController
 from scheduler.simulate.parallel import columns_of, simulate_groups, simulate_parallel, split
 from scheduler.simulate.report import build_report
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import Trace, bin_rows, parse_rows
+from scheduler.simulate.trace import parse_rows
 from tests.support.tools import ROOT
 
 EXAMPLE_VALUES = ROOT / "scheduler" / "simulate" / "examples" / "values.yaml"
@@ -29,16 +30,18 @@ QUEUES = ["io-a", "cpu-b", "burst-c", "idle-d", "io-e"]
 
 
 def fleet() -> Trace:
-    """Five queues, 10 minutes: steady I/O, CPU spikes, one burst, one idle, a late start."""
-    lines = ["time_s,queue,tasks,mean_service_s"]
+    """Five queues, 10 minutes: steady I/O, CPU spikes, one burst, one idle, a late start;
+    some countdown tasks on two of them (their delayed sets split with their columns)."""
+    lines = ["time_s,queue,tasks,mean_service_s,delay_s"]
     rng = np.random.default_rng(5)
     for t in range(600):
-        lines.append(f"{t},io-a,{rng.poisson(6)},0.4")
+        lines.append(f"{t},io-a,{rng.poisson(6)},0.4,0")
         if t % 120 < 20:
-            lines.append(f"{t},cpu-b,{rng.poisson(3)},3.0")
+            lines.append(f"{t},cpu-b,{rng.poisson(3)},3.0,0")
         if t >= 300:
-            lines.append(f"{t},io-e,{rng.poisson(2)},0.8")
-    lines.append("40,burst-c,900,0.5")
+            lines.append(f"{t},io-e,{rng.poisson(2)},0.8,0")
+    lines.append("40,burst-c,900,0.5,0")
+    lines += ["10,cpu-b,4,3.0,200", "100,cpu-b,2,3.0,150", "120,io-e,1,0.8,700"]
     return bin_rows(parse_rows(lines), tail_s=SETTINGS.tail_s, queues=QUEUES)
 
 

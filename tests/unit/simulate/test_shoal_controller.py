@@ -6,17 +6,19 @@ import numpy as np
 import pytest
 
 from scheduler.autoscaler.config import queue_policies_from_values
+from scheduler.simulate.binned import Trace, bin_rows
 from scheduler.simulate.controllers import QueueSpec
 from scheduler.simulate.engine import RunResult, SimSettings, simulate
 from scheduler.simulate.shoal_controller import ShoalController
-from scheduler.simulate.trace import Trace
+from scheduler.simulate.trace import TraceRow
 
 HOURS = 3
 
 
 def day_slice(seed: int) -> tuple[Trace, list[dict[str, object]]]:
-    """Four queues over three hours: steady, spiky, rare bursts and a latency-sized one; the
-    seed also varies the settings (minimum, maximum, cooldown, windows)."""
+    """Five queues over three hours: steady, spiky, rare bursts, a latency-sized one and one
+    whose only work is delayed tasks (countdowns of 20 s to 40 min; the spiky one gets some
+    too); the seed also varies the settings (minimum, maximum, cooldown, windows)."""
     rng = np.random.default_rng(seed)
     steps = HOURS * 3600
     t = np.arange(steps)
@@ -29,7 +31,8 @@ def day_slice(seed: int) -> tuple[Trace, list[dict[str, object]]]:
     for start in rng.integers(0, steps - 10, size=4):
         rates[2][start] = rng.integers(200, 1500)
     arrivals = np.stack([rng.poisson(r) for r in rates], axis=1).astype(np.int64)
-    service = np.tile([0.3, 3.0, 0.5, 1.0], (steps, 1))
+    arrivals = np.hstack([arrivals, np.zeros((steps, 1), dtype=np.int64)])  # eta: delayed only
+    service = np.tile([0.3, 3.0, 0.5, 1.0, 2.0], (steps, 1))
     behaviour = {
         "scaleUp": {"stabilizationWindowSeconds": 30},
         "scaleDown": {
@@ -43,8 +46,14 @@ def day_slice(seed: int) -> tuple[Trace, list[dict[str, object]]]:
         {"targetBacklogPerReplica": 5, "cooldownSeconds": 300, **behaviour},
         {"targetBacklogPerReplica": 10, "cooldownSeconds": 60, "minReplicas": min(most, 2)},
         {"targetLatencySeconds": 20, "cooldownSeconds": 0, "activationBacklog": 1},
+        {
+            "targetBacklogPerReplica": 4,
+            "cooldownSeconds": (0, 30, 120)[seed % 3],
+            "podStartupSeconds": (4, 10, 30)[seed % 3],
+            **behaviour,
+        },
     ]
-    names = ("steady", "spiky", "bursty", "latency")
+    names = ("steady", "spiky", "bursty", "latency", "eta")
     entries = [
         {
             "name": name,
@@ -54,8 +63,25 @@ def day_slice(seed: int) -> tuple[Trace, list[dict[str, object]]]:
         }
         for name, block in zip(names, autoscaling, strict=True)
     ]
-    trace = Trace(names, 1.0, arrivals, service, float(steps - 1))
+    late = _delayed_rows(rng, steps)
+    binned = bin_rows(late, queues=names)
+    assert binned.steps == steps and binned.delayed is not None
+    trace = Trace(names, 1.0, arrivals + binned.arrivals, service, float(steps - 1),
+                  binned.delayed, binned.next_due_s)  # fmt: skip
     return trace, entries
+
+
+def _delayed_rows(rng: np.random.Generator, steps: int) -> list[TraceRow]:
+    """Countdown tasks: on ``eta`` every few minutes, some in small groups, and a few on
+    ``spiky``; all due before the end (a last empty row fixes the trace's length)."""
+    rows = []
+    for at in np.sort(rng.integers(0, steps - 2500, size=40)).tolist():
+        delay = float(rng.choice([20, 45, 90, 600, 2400]))
+        rows.append(TraceRow(float(at), "eta", int(rng.integers(1, 4)), 2.0, delay))
+    for at in rng.integers(0, steps - 200, size=5).tolist():
+        rows.append(TraceRow(float(at), "spiky", 3, 3.0, 120.0))
+    rows.append(TraceRow(float(steps - 1), "eta", 0, 2.0, 0.0))
+    return rows
 
 
 def run(
@@ -77,7 +103,7 @@ def test_skipping_held_polls_and_unread_rates_gives_the_same_run(seed: int) -> N
     skipped, decided = run(trace, entries, shortcuts=True)
     asked, every = run(trace, entries, shortcuts=False)
     polls = trace.steps // 2
-    assert every == 4 * polls
+    assert every == 5 * polls
     assert decided < every * 0.6  # most quiet polls were skipped
     for field in ("waiting", "running", "replicas", "billed", "completed"):
         assert np.array_equal(getattr(skipped.history, field), getattr(asked.history, field))
@@ -88,3 +114,5 @@ def test_skipping_held_polls_and_unread_rates_gives_the_same_run(seed: int) -> N
     assert sum(skipped.scale_events.tolist()) >= 10
     idle = sum(counts.get("idle", 0) + counts.get("cooldown", 0) for counts in asked.reasons)
     assert idle > polls
+    assert asked.reasons[4].get("delayed-due", 0) >= 20  # the wake-ups were compared too
+    assert asked.reasons[4].get("idle", 0) > polls / 4  # and the quiet polls between them

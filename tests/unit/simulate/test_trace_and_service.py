@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scheduler.simulate.binned import bin_rows
 from scheduler.simulate.service import DeterministicService, ExponentialService
-from scheduler.simulate.trace import TraceError, bin_rows, parse_rows
+from scheduler.simulate.trace import TraceError, parse_rows
 
 HEADER = "time_s,queue,tasks,mean_service_s"
 
@@ -26,6 +27,19 @@ def rows(*lines: str) -> list[str]:
         ("1,emails,2.5,0.3", "line 2: tasks: expected an integer >= 0, got '2.5'"),
         ("1,emails,3,0", "line 2: mean_service_s: expected seconds > 0, got '0'"),
         ("1,emails,3", "line 2: expected 4 fields, got 3"),
+        ("nan,emails,3,0.3", "line 2: time_s: expected seconds >= 0, got 'nan'"),
+        ("inf,emails,3,0.3", "line 2: time_s: expected seconds >= 0, got 'inf'"),
+        ("1,emails,nan,0.3", "line 2: tasks: expected an integer >= 0, got 'nan'"),
+        ("1,emails,-1,0.3", "line 2: tasks: expected an integer >= 0, got '-1'"),
+        ("1,emails,1e3,0.3", "line 2: tasks: expected an integer >= 0, got '1e3'"),
+        ("1,emails,3,NaN", "line 2: mean_service_s: expected seconds > 0, got 'NaN'"),
+        ("1,emails,3,inf", "line 2: mean_service_s: expected seconds > 0, got 'inf'"),
+        ("1,emails,3,-0.3", "line 2: mean_service_s: expected seconds > 0, got '-0.3'"),
+        (
+            "1,a:b,3,0.3",
+            "line 2: queue: expected a queue name (1-63 letters, digits, _ . -, starting and "
+            "ending with a letter or digit), got 'a:b'",
+        ),
     ],
 )
 def test_a_bad_value_is_reported_with_its_line_and_field(line: str, message: str) -> None:

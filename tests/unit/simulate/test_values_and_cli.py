@@ -38,18 +38,99 @@ def test_chart_defaults_fill_each_queue_like_the_chart_does() -> None:
     assert values.prefetch == {"reports": 1, "emails": 3}
 
 
+OVERRIDES = """
+queueDefaults:
+  autoscaling:
+    targetBacklogPerReplica: 20
+    scaleDown: {stabilizationWindowSeconds: 600, selectPolicy: Min}
+queues:
+  - name: reports
+    pool: prefork
+    resources: {requests: {cpu: "3"}}
+    autoscaling:
+      scaleDown: {selectPolicy: Max}
+  - name: batch
+    pool: gevent
+    replicas: 3
+    autoscaling: {enabled: false}
+"""
+
+
+def overrides(tmp_path: Path) -> Path:
+    path = tmp_path / "values.yaml"
+    path.write_text(OVERRIDES)
+    return path
+
+
+def test_a_queue_overriding_one_nested_field_keeps_the_defaults_siblings(tmp_path: Path) -> None:
+    reports = load_values(overrides(tmp_path)).policies[0]
+    assert reports.scale_down.select_policy == "Max"
+    assert reports.scale_down.stabilization_window_s == 600  # from queueDefaults, as the chart
+
+
+def test_a_prefork_queue_runs_one_process_per_cpu_of_its_own_request(tmp_path: Path) -> None:
+    (reports,) = load_values(overrides(tmp_path)).specs(["reports"])
+    assert reports.concurrency == 3
+
+
+def test_a_queue_without_autoscaling_runs_its_fixed_replicas(tmp_path: Path) -> None:
+    (batch,) = load_values(overrides(tmp_path)).specs(["batch"])
+    assert (batch.fixed_replicas, batch.start_replicas) == (3, 3)
+
+
+def test_every_policy_keeps_a_fixed_queue_at_its_replicas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = write_trace(tmp_path, "0,batch,900,1.0", "300,batch,900,1.0")
+    argv = ["--values", str(overrides(tmp_path)), "--trace", str(trace), "--json"]
+    assert main([*argv, "--policy", "shoal", "--policy", "keda"]) == 0
+    for run in json.loads(capsys.readouterr().out)["runs"]:
+        (batch,) = run["queues"]
+        assert (batch["peak_replicas"], batch["scale_events"]) == (3, 0), run["policy"]
+        assert batch["completed"] == 1800
+
+
+def test_the_chart_defaults_fill_what_a_values_file_leaves_out(tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text("queues: [{name: io, pool: gevent, autoscaling: {targetLatencySeconds: 9}}]\n")
+    values = load_values(path)
+    (io,) = values.specs(["io"])
+    assert (io.concurrency, values.prefetch["io"], values.poll_interval_s) == (200, 4, 2.0)
+    assert values.policies[0].deployment == "shoal-worker-io"
+
+
+def test_a_key_twice_in_the_values_file_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text("queues: []\nqueues: []\n")
+    with pytest.raises(ConfigError, match=r"values\.yaml: line 2: key 'queues' appears twice"):
+        load_values(path)
+
+
+def test_the_autoscalers_config_file_is_read_by_the_autoscalers_parser(tmp_path: Path) -> None:
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(
+        "pollIntervalSeconds: 1\n"
+        "queues: [{name: q, pool: gevent, concurrency: 7, deployment: my-q,"
+        " autoscaling: {targetBacklogPerReplica: 3}}]\n"
+    )
+    values = load_values(path)
+    assert values.poll_interval_s == 1.0
+    assert (values.policies[0].deployment, values.policies[0].concurrency) == ("my-q", 7)
+    assert values.prefetch == {"q": 4}  # the chart's gevent default
+
+
 def test_the_charts_own_values_file_loads() -> None:
     if not CHART_VALUES.exists():
         pytest.fail(f"{CHART_VALUES} is missing")
     values = load_values(CHART_VALUES)
     assert values.poll_interval_s == 2.0
-    assert [p.name for p in values.policies] == ["default"]
+    assert [p.name for p in values.policies] == ["celery"]
 
 
 def test_a_bad_autoscaling_field_is_named() -> None:
     with pytest.raises(ConfigError, match=r"queues\[0\] \(q\)\.autoscaling\.minReplicas"):
         parse_values(
-            {"queues": [{"name": "q", "concurrency": 1, "autoscaling": {"minReplicas": -1}}]}
+            {"queues": [{"name": "q", "pool": "gevent", "autoscaling": {"minReplicas": -1}}]}
         )
 
 
