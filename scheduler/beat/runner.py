@@ -233,9 +233,12 @@ class Beat:
         summed up once a minute instead (each tick then at DEBUG)."""
         return due > LOG_EACH_TICK_UP_TO or len(self.table) > LOG_EACH_TICK_ENTRIES
 
-    def _summarize(self) -> None:
+    def _summarize(self, *, final: bool = False) -> None:
+        """The summary line once a minute; ``final``: at stop, for what the last minute fired
+        (so the log accounts for every tick a replica fired)."""
         quiet = self._quiet_counts
-        if quiet.fired + quiet.skipped and time.monotonic() - quiet.since >= SUMMARY_EVERY_S:
+        due = final or time.monotonic() - quiet.since >= SUMMARY_EVERY_S
+        if quiet.fired + quiet.skipped and due:
             log.info(
                 "fired %d ticks in the last %.0fs (latest %.3fs late at most; the largest pass "
                 "claimed %d due entries in %.3fs); %d due ticks skipped by catch-up policies",
@@ -388,6 +391,7 @@ class Beat:
             self.catalog.close()
             with contextlib.suppress(redis.RedisError):
                 self.lease.release()
+            self._summarize(final=True)
             log.info("beat %s stopped", self.settings.replica_id)
 
     def stop(self) -> None:
