@@ -25,6 +25,7 @@ MODULES = (
     "gevent_io",
     "autoscaler_bench",
     "simulate_bench",
+    "beat_bench",
 )
 
 

@@ -21,6 +21,9 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from contract.fields import Helm
+from contract.kinds import Text
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -31,6 +34,18 @@ DJANGO_SOURCE = "django.conf:settings"
 APP_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_.]*)?$"
 """What ``celery -A`` takes: a module path, optionally ``:attribute`` (``proj``,
 ``proj.celery``, ``proj.celery:app``)."""
+
+APP_KIND = Text(pattern=APP_PATTERN, rule="a module path, optionally with :attribute")
+"""The kind of every ``--app`` / ``SHOAL_APP`` setting (the worker's and the beat's)."""
+
+
+def app_helm(path: str) -> Helm:
+    """Where the chart feeds an app setting from: no app is an empty string in the values."""
+    return Helm(
+        path,
+        {"default": "", "type": "string", "pattern": "^$|" + APP_PATTERN},
+        "the chart writes no app as an empty string, and sets SHOAL_APP only when given",
+    )
 
 
 class TeamAppError(ValueError):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh Debian machine: .venv with the package and its test tools,
-# plus the real services the tests talk to (redis-server, promtool) and the Go-built tools
+# plus the real services the tests talk to (redis-server, promtool, PostgreSQL) and the Go-built tools
 # (helm, kube-linter) at pinned versions. Stops with one line saying what to install when it can't.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# PostgreSQL for the beat's django-celery-beat tests (Debian keeps initdb/postgres off PATH).
+{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]} with apt-get" >&2
@@ -16,6 +18,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     # The Debian packages start system services; the tests start their own on free ports.
     (service redis-server stop || true) >/dev/null 2>&1
     (service prometheus stop || true) >/dev/null 2>&1
+    (service postgresql stop || true) >/dev/null 2>&1
   else
     echo "setup: please install the Debian packages: ${need_apt[*]} (apt-get install ${need_apt[*]})" >&2
     exit 1

@@ -20,7 +20,6 @@ from contract.connection import PASSWORD, URL, RedisSettings
 from contract.delayed import lead_ms
 from contract.fields import (
     ConfigError,
-    Helm,
     Invalid,
     Kind,
     Setting,
@@ -40,7 +39,7 @@ from contract.pools import (
 )
 from contract.queues import DEFAULT_QUEUE, QueueName
 from contract.reporting import SENTRY_DSN, log_level_kind
-from contract.teamapp import APP_PATTERN
+from contract.teamapp import APP_KIND, app_helm
 
 ENV_PREFIX = "SHOAL_"
 MIN_LIVENESS_TIMEOUT_S = 5.0
@@ -167,15 +166,11 @@ class WorkerSettings:
     )  # fmt: skip
     app: str | None = _env(
         "app",
-        Text(pattern=APP_PATTERN, rule="a module path, optionally with :attribute"),
+        APP_KIND,
         None,
         "The team's own Celery app, as celery -A takes it: proj, proj.celery, proj.celery:app.",
         options=("--app", "-A"),
-        helm=Helm(
-            "queueDefaults.app",
-            {"default": "", "type": "string", "pattern": "^$|" + APP_PATTERN},
-            "the chart writes no app as an empty string, and sets SHOAL_APP only when given",
-        ),
+        helm=app_helm("queueDefaults.app"),
     )
     imports: tuple[str, ...] = _env(
         "imports",

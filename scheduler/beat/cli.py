@@ -1,11 +1,14 @@
-"""``shoal beat``: run a replica, or ``--check`` a schedules file.
+"""``shoal beat``: run a replica, or ``--check`` what it would schedule.
 
-    shoal beat --schedules FILE [--redis-url URL] [--no-leader-lease] [--lease-s 10]
-               [--metrics-port 9812]
-    shoal beat --check FILE [--next 5] [--from 2026-03-29T00:00:00+01:00]
+    shoal beat [--schedules FILE] [--app APP] [--redis-url URL] [--no-leader-lease]
+               [--lease-s 10] [--metrics-port 9812]
+    shoal beat --check [FILE] [--app APP] [--next 5] [--from 2026-03-29T00:00:00+01:00]
 
-``--check`` exits 0 and prints each entry's next fire times, or exits 1 with one line naming
-the entry and the field that is wrong (for CI pipelines and SREs).
+``--app`` (or ``SHOAL_APP``) names the team's Celery app as ``celery -A`` does: its
+``beat_schedule``, or django-celery-beat's tables when the app uses its database scheduler,
+are scheduled beside the file's entries. ``--check`` exits 0 and prints each entry's next fire
+times in its own zone, or exits 1 with one line naming the entry (or the row) and the field
+that is wrong (for CI pipelines and SREs).
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from contract.teamapp import TeamAppError
 from scheduler.beat import settings as beat_settings
 from scheduler.beat.cron import zone
 from scheduler.beat.schedules import When, next_fire
-from scheduler.beat.spec import Entry, ScheduleSet, SpecError, load_schedules
+from scheduler.beat.spec import Entry, SpecError
 
 if TYPE_CHECKING:
     from scheduler.beat.runner import Clock
@@ -31,9 +36,10 @@ if TYPE_CHECKING:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shoal beat", description=__doc__.splitlines()[0])
-    mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--schedules", type=Path, help="run a replica with this schedules file")
-    mode.add_argument("--check", type=Path, metavar="FILE", help="validate FILE and print")
+    p.add_argument("--schedules", type=Path, help="run a replica with this schedules file")
+    p.add_argument(
+        "--check", nargs="?", const="", metavar="FILE", help="validate FILE and/or --app, print"
+    )
     p.add_argument("--next", type=int, default=5, metavar="N", help="fire times per entry")
     p.add_argument("--from", dest="from_", metavar="ISO", help="--check from this instant")
     beat_settings.add_options(p)
@@ -56,12 +62,17 @@ def describe(entry: Entry) -> str:
     target = " -> ".join(s.task for s in entry.signatures)
     queues = ",".join(dict.fromkeys(s.queue for s in entry.signatures))
     state = "" if entry.enabled else " (disabled)"
-    return f"{entry.name}: {entry.kind} {entry.mode} {target} on {queues}{state}"
+    origin = ""
+    if entry.source == "app":
+        origin = " [the app's beat_schedule]"
+    elif entry.source == "database":
+        origin = f" [database row {entry.row_id}{', one-off' if entry.one_off else ''}]"
+    return f"{entry.name}: {entry.kind} {entry.mode} {target} on {queues}{state}{origin}"
 
 
-def check_report(schedules: ScheduleSet, after: datetime, count: int) -> list[str]:
+def check_report(entries: Iterable[Entry], after: datetime, count: int) -> list[str]:
     lines: list[str] = []
-    for entry in schedules.entries:
+    for entry in entries:
         lines.append(describe(entry))
         if isinstance(entry.schedule, When):
             lines.append(f"  condition {entry.schedule.condition} checked every "
@@ -76,32 +87,64 @@ def check_report(schedules: ScheduleSet, after: datetime, count: int) -> list[st
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from scheduler.beat.metrics import BeatMetrics
+    from scheduler.beat.sources.opening import open_catalog
+
+    path = Path(args.check) if args.check else None
     try:
-        schedules = load_schedules(args.check)
+        app = beat_settings.app(args, os.environ)
+    except ValueError as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 2
+    if path is None and not app:
+        print("shoal beat: --check needs a FILE, --app APP (SHOAL_APP) or both", file=sys.stderr)
+        return 2
+    try:
         after = datetime.fromisoformat(args.from_) if args.from_ else datetime.now(UTC)
-    except SpecError as exc:
-        print(f"shoal beat: {args.check}: {exc}", file=sys.stderr)
-        return 1
     except ValueError as exc:
         print(f"shoal beat: --from: {exc}", file=sys.stderr)
         return 2
     if after.tzinfo is None:
         after = after.replace(tzinfo=UTC)
-    print("\n".join(check_report(schedules, after, args.next)))
-    print(f"ok: {len(schedules.entries)} entries")
-    return 0
+    try:
+        catalog = open_catalog(
+            schedules_path=path,
+            app_spec=app,
+            metrics=BeatMetrics(CollectorRegistry()),
+            check=True,
+        )
+        entries = catalog.load()
+    except SpecError as exc:
+        print(f"shoal beat: {path}: {exc}" if path and not app else f"shoal beat: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    except TeamAppError as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(check_report(entries, after, args.next)))
+    bad = [str(b) for s in catalog.sources for b in getattr(s, "bad", {}).values()]
+    for line in bad:
+        print(f"bad: {line}; skipped until the row changes")
+    print(f"ok: {len(entries)} entries" if not bad else f"{len(entries)} entries, {len(bad)} bad")
+    return 1 if bad else 0
 
 
 def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
-    # One process: Prometheus' multiprocess mode (set for prefork workers) does not apply.
-    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from scheduler.beat.metrics import BeatMetrics
     from scheduler.beat.runner import Beat
 
     try:
         settings = beat_settings.from_args(args, os.environ)
         beat = Beat(settings, settings.redis.connect(), metrics=BeatMetrics(), clock=clock)
-    except (SpecError, ValueError) as exc:
+    except TeamAppError as exc:
+        print(f"shoal beat: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad file, entry or setting (SpecError is one)
         print(f"shoal beat: {exc}", file=sys.stderr)
         return 1
     if settings.metrics_port:
@@ -110,7 +153,7 @@ def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
         start_http_server(settings.metrics_port)
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        beat.stop_event.set()
+        beat.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -121,6 +164,8 @@ def run_beat(args: argparse.Namespace, clock: Clock | None = None) -> int:
 def main(argv: list[str], *, clock: Clock | None = None) -> int:
     """``clock`` is injected by tests (a replica whose clock runs ahead); None: the real one."""
     args = parser().parse_args(argv)
+    # One process: Prometheus' multiprocess mode (set for prefork workers) does not apply.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     try:
         level = beat_settings.log_level(args, os.environ)
     except ValueError as exc:
@@ -131,6 +176,6 @@ def main(argv: list[str], *, clock: Clock | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.check:
+    if args.check is not None:
         return run_check(args)
     return run_beat(args, clock)

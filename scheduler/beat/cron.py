@@ -39,8 +39,10 @@ FIELDS = (
     ("month", 1, 12, MONTHS),
     ("day-of-week", 0, 7, DAYS),
 )
-SEARCH_YEARS = 8
-"""A field combination that matches no date within this many years matches none (30 2 * *)."""
+SEARCH_YEARS = 28
+"""A field combination that matches no date within this many years matches none (30 2 * *).
+28 years hold every weekday of every date, 29 February included, which Celery's crontab (both
+day fields must match) needs."""
 
 
 class CronError(ValueError):
@@ -127,6 +129,42 @@ def parse_cron(text: str) -> CronExpr:
         weekdays=weekdays,
         day_or=not dom_star and not dow_star,
         wildcard_hour=parts[1] == "*",
+        text=text,
+    )
+    if _next_wall(expr, datetime(2000, 1, 1)) is None:
+        raise CronError(f"{text!r} matches no date")
+    return expr
+
+
+def cron_from_sets(
+    *,
+    minutes: frozenset[int],
+    hours: frozenset[int],
+    days: frozenset[int],
+    months: frozenset[int],
+    weekdays: frozenset[int],
+    text: str,
+) -> CronExpr:
+    """A cron from sets of values already parsed elsewhere, with Celery's day rule: a day
+    matches when both day fields match (Celery's ``crontab`` ANDs them, Vixie cron ORs them).
+    The hour field counts as ``*`` when it holds every hour. :class:`CronError` when the sets
+    are out of range or match no date."""
+    for (name, low, high, _), values in zip(
+        FIELDS, (minutes, hours, days, months, weekdays), strict=True
+    ):
+        if not values:
+            raise CronError(f"{name} field is empty")
+        bad = sorted(v for v in values if not low <= v <= high)
+        if bad:
+            raise CronError(f"{name} field: {bad[0]} is outside {low}-{high}")
+    expr = CronExpr(
+        minutes=frozenset(minutes),
+        hours=frozenset(hours),
+        days=frozenset(days),
+        months=frozenset(months),
+        weekdays=frozenset(d % 7 for d in weekdays),
+        day_or=False,
+        wildcard_hour=len(hours) == 24,
         text=text,
     )
     if _next_wall(expr, datetime(2000, 1, 1)) is None:

@@ -1,11 +1,13 @@
-"""The tick fence: one Lua script claims (entry, tick) and pushes its messages, atomically.
+"""The tick fence: one Lua script (``fence.lua``) claims (entry, tick) pairs and pushes their
+messages, atomically.
 
 Each entry's state is a Redis hash ``shoal:beat:entry:<name>`` holding ``last_tick_ms`` (the
 newest tick claimed), ``next_due_ms``, ``run_count``, ``last_run_ms``, ``refused`` and, for
 ``when`` entries, the last ``condition`` value. The script fires a tick only if it is newer than
 ``last_tick_ms`` (compare-and-set) and, in the same step, LPUSHes the messages. Two replicas
 that both think they lead therefore publish each tick exactly once, and a tick is never
-claimed without its messages being queued (or the other way round).
+claimed without its messages being queued (or the other way round). A burst of claims goes
+in one round trip, :data:`CLAIMS_PER_SCRIPT` per script call.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from importlib import resources
+from typing import Any, NamedTuple
 
+import hiredis
 import redis
+import redis.exceptions
 
 from contract.keys import beat_entry as entry_key
 from scheduler.beat.message import Outgoing
@@ -30,34 +35,24 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-FENCE_LUA = """
-local last = tonumber(redis.call('HGET', KEYS[1], 'last_tick_ms') or '-1')
-local tick = tonumber(ARGV[1])
-if tick <= last then
-  redis.call('HINCRBY', KEYS[1], 'refused', 1)
-  return -1
-end
-redis.call('HSET', KEYS[1], 'last_tick_ms', ARGV[1])
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'next_due_ms', ARGV[3])
-else
-  redis.call('HDEL', KEYS[1], 'next_due_ms')
-end
-local mode = ARGV[4]
-if mode == 'skip' then return 0 end
-if mode == 'cond0' or mode == 'cond1' then
-  local before = redis.call('HGET', KEYS[1], 'condition')
-  redis.call('HSET', KEYS[1], 'condition', string.sub(mode, 5))
-  if mode == 'cond0' or before == '1' then return 0 end
-end
-redis.call('HINCRBY', KEYS[1], 'run_count', 1)
-redis.call('HSET', KEYS[1], 'last_run_ms', ARGV[2], 'last_fired_tick_ms', ARGV[1],
-           'fencing_token', ARGV[5])
-for i = 2, #KEYS do
-  redis.call('LPUSH', KEYS[i], ARGV[4 + i])
-end
-return 1
-"""
+FENCE_LUA = (resources.files("scheduler.beat") / "fence.lua").read_text(encoding="utf-8")
+CLAIMS_PER_SCRIPT = 500
+"""Claims per script call, so no one call holds Redis for long; a burst of claims is sent as
+several calls in one round trip."""
+STATE_READS_PER_ROUND_TRIP = 5000
+
+
+class Claim(NamedTuple):
+    """One (entry, tick) to claim, with the messages to push if it fires."""
+
+    name: str
+    tick_ms: int
+    now_ms: int
+    next_due_ms: int | None
+    messages: Sequence[Outgoing] = ()
+    mode: str = "fire"
+    """fire | skip | cond0 | cond1 (a condition's value at this check)."""
+    token: int = 0
 
 
 class Outcome(StrEnum):
@@ -67,6 +62,9 @@ class Outcome(StrEnum):
     """Another replica (or an earlier pass) already claimed this tick or a newer one."""
     CLAIMED = "claimed"
     """Claimed without publishing: a skipped tick, or a condition check with no rising edge."""
+
+
+_OUTCOMES = {1: Outcome.FIRED, 0: Outcome.CLAIMED, -1: Outcome.DUPLICATE}
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,73 @@ class Fence:
         self.client = client
         self._script = client.register_script(FENCE_LUA)
 
+    def claim_many(self, claims: Sequence[Claim]) -> list[Outcome]:
+        """Claim each pair in order, in one round trip; one outcome per claim.
+
+        The calls are packed here (hiredis, no per-argument work in Python: a burst packs
+        tens of thousands of claims) and written at once on one pooled connection."""
+        if not claims:
+            return []
+        requests = [
+            self._pack(claims[start : start + CLAIMS_PER_SCRIPT])
+            for start in range(0, len(claims), CLAIMS_PER_SCRIPT)
+        ]
+        out: list[Outcome] = []
+        for replies in self._call(requests):
+            out.extend(_OUTCOMES[int(r)] for r in replies)
+        return out
+
+    def _pack(self, claims: Sequence[Claim]) -> bytes:
+        keys: list[str] = []
+        meta: list[str] = []
+        payloads: list[str] = []
+        for c in claims:
+            keys.append(entry_key(c.name))
+            for m in c.messages:
+                keys.append(m.list_name)
+                payloads.append(m.payload)
+            due = "" if c.next_due_ms is None else c.next_due_ms
+            meta.append(f'[{len(c.messages)},"{c.tick_ms}","{c.now_ms}","{due}","{c.mode}",'
+                        f"{int(c.token)}]")  # fmt: skip
+        command: tuple[Any, ...] = (
+            "EVALSHA", self._script.sha, len(keys), *keys, f"[{','.join(meta)}]", *payloads
+        )  # fmt: skip
+        packed: bytes = hiredis.pack_command(command)
+        return packed
+
+    def _call(self, requests: list[bytes], *, loaded: bool = False) -> list[Any]:
+        """Send the packed calls in one write, read every reply; a script Redis forgot (a
+        restart, SCRIPT FLUSH) is loaded and the calls it refused are sent again."""
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        replies: list[Any] = []
+        try:
+            conn.send_packed_command(requests)  # type: ignore[no-untyped-call]
+            for _ in requests:
+                try:
+                    replies.append(conn.read_response())
+                except redis.exceptions.NoScriptError:
+                    replies.append(None)
+                except redis.exceptions.ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            pool.release(conn)
+        for reply in replies:
+            if isinstance(reply, redis.exceptions.ResponseError):
+                raise reply
+        refused = [i for i, reply in enumerate(replies) if reply is None]
+        if refused:
+            if loaded:
+                raise redis.exceptions.NoScriptError("the fence script could not be loaded")
+            self.client.script_load(FENCE_LUA)
+            again = self._call([requests[i] for i in refused], loaded=True)
+            for i, reply in zip(refused, again, strict=True):
+                replies[i] = reply
+        return replies
+
     def claim(
         self,
         name: str,
@@ -94,23 +159,31 @@ class Fence:
         token: int = 0,
     ) -> Outcome:
         """Claim ``tick`` for ``name``; mode fire | skip | cond0 | cond1 (condition value)."""
-        keys = [entry_key(name), *(m.list_name for m in messages)]
-        args: list[Any] = [
-            to_ms(tick),
-            to_ms(now),
-            "" if next_due is None else to_ms(next_due),
-            mode,
-            token,
-            *(m.payload for m in messages),
-        ]
-        result = int(self._script(keys=keys, args=args))
-        if result < 0:
-            return Outcome.DUPLICATE
-        return Outcome.FIRED if result == 1 else Outcome.CLAIMED
+        due_ms = None if next_due is None else to_ms(next_due)
+        claim = Claim(name, to_ms(tick), to_ms(now), due_ms, messages, mode, token)
+        return self.claim_many([claim])[0]
 
     def anchor(self, name: str, now: datetime) -> None:
         """A new entry's ticks start after ``now``: nothing before it is ever due."""
         self.client.hsetnx(entry_key(name), "last_tick_ms", to_ms(now))
+
+    def anchor_many(self, anchors: Sequence[tuple[str, datetime]]) -> None:
+        """:meth:`anchor` for many entries, in round trips of a few thousand."""
+        for start in range(0, len(anchors), STATE_READS_PER_ROUND_TRIP):
+            pipe = self.client.pipeline(transaction=False)
+            for name, at in anchors[start : start + STATE_READS_PER_ROUND_TRIP]:
+                pipe.hsetnx(entry_key(name), "last_tick_ms", to_ms(at))
+            pipe.execute()
+
+    def last_ticks(self, names: Sequence[str]) -> list[datetime | None]:
+        """Each entry's newest claimed tick (None: no state), in round trips of a few thousand."""
+        out: list[datetime | None] = []
+        for start in range(0, len(names), STATE_READS_PER_ROUND_TRIP):
+            pipe = self.client.pipeline(transaction=False)
+            for name in names[start : start + STATE_READS_PER_ROUND_TRIP]:
+                pipe.hget(entry_key(name), "last_tick_ms")
+            out.extend(None if raw is None else from_ms(int(raw)) for raw in pipe.execute())
+        return out
 
     def states(self, names: Sequence[str]) -> dict[str, EntryState]:
         pipe = self.client.pipeline(transaction=False)

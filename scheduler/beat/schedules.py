@@ -134,9 +134,10 @@ def _ticks_and_dropped(
             skip_to = until - timedelta(seconds=(MAX_CATCH_UP_TICKS + 1) * step_s)
             lower = max(after, window.start or after)
             if skip_to > lower:
-                dropped = math.floor((skip_to - anchor).total_seconds() / step_s) - math.floor(
-                    (lower - anchor).total_seconds() / step_s
-                )
+                # ticks are anchor + k * step for k >= 0: none before the anchor to drop
+                before = max(-1, math.floor((lower - anchor).total_seconds() / step_s))
+                upto = max(-1, math.floor((skip_to - anchor).total_seconds() / step_s))
+                dropped = upto - before
             after = max(after, skip_to)
     ticks: list[datetime] = []
     tick = next_fire(schedule, after, window)

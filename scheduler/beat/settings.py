@@ -1,5 +1,8 @@
 """A beat replica's settings: typed, frozen, read once from options and ``SHOAL_*`` variables.
 
+Its sources are ``--schedules FILE``, ``--app APP`` (``SHOAL_APP``: the team's ``beat_schedule``,
+or django-celery-beat's tables) or both.
+
 Each field is declared once (:mod:`contract.fields`) with its option, variable and kind, and the
 options of ``shoal beat`` are built from the declarations. Redis comes from
 :mod:`contract.connection` (the one precedence, a password file included) and the priority lists
@@ -22,6 +25,7 @@ from contract.fields import ConfigError, Setting, declared, option_texts, read_e
 from contract.kinds import Boolean, Number, Text, container_port, port
 from contract.priority import Priorities
 from contract.reporting import SENTRY_DSN, SERVICE_LOG_LEVEL
+from contract.teamapp import APP_KIND, app_helm
 
 DEFAULT_METRICS_PORT = 9812
 
@@ -32,7 +36,17 @@ class BeatSettingsError(ConfigError):
 
 @dataclass(frozen=True)
 class BeatSettings:
-    schedules_path: Path
+    schedules_path: Path | None = None
+    """``--schedules``: the schedules file (None: none)."""
+    app: str | None = Setting(
+        APP_KIND,
+        None,
+        "The team's Celery app, as celery -A takes it: its beat_schedule, or django-celery-beat's "
+        "tables when it uses their DatabaseScheduler, are scheduled beside the file.",
+        env="SHOAL_APP",
+        options=("--app", "-A"),
+        helm=app_helm("beat.app"),
+    ).field()
     redis: RedisSettings = field(default_factory=RedisSettings)
     """The broker the tasks go to and where the beat keeps its state."""
     priorities: Priorities = field(default_factory=Priorities)
@@ -61,7 +75,8 @@ class BeatSettings:
     reload_interval_s: float = Setting(
         Number(0, exclusive_minimum=True, unit="s"),
         1.0,
-        "How often the schedules file is checked for changes.",
+        "How often the sources are checked for changes (the file's stamp, the database's "
+        "change marker).",
     ).field()
     max_sleep_s: float = Setting(
         Number(0, exclusive_minimum=True, unit="s"),
@@ -76,6 +91,10 @@ class BeatSettings:
         "This replica's name in the lease.",
         factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
     ).field()
+
+    def __post_init__(self) -> None:
+        if self.schedules_path is None and not self.app:
+            raise BeatSettingsError("give --schedules FILE, --app APP (SHOAL_APP) or both")
 
 
 SETTINGS = declared(BeatSettings)
@@ -96,8 +115,15 @@ def log_level(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     return str(values.get("log_level", SETTINGS["log_level"].default))
 
 
+def app(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """``--app``, else ``SHOAL_APP``, else None; checked like every setting."""
+    chosen = {"app": SETTINGS["app"]}
+    value = read_env(chosen, env, options=option_texts(args, chosen)).get("app")
+    return str(value) if value else None
+
+
 def from_args(args: argparse.Namespace, env: Mapping[str, str], **given: Any) -> BeatSettings:
-    """The settings of ``shoal beat --schedules``: options over variables over defaults.
+    """The settings of ``shoal beat``: options over variables over defaults.
     :class:`BeatSettingsError` names the option or variable that is wrong."""
     try:
         values = read_env(SETTINGS, env, options=option_texts(args, SETTINGS))

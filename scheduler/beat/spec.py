@@ -117,6 +117,10 @@ class Signature:
         "As in Celery: a mutable chain link gets the previous task's result as first argument.",
         key="immutable",
     ).field()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Celery publishing options of app and database entries beyond queue and priority:
+    ``exchange``, ``routing_key``, ``headers``, ``time_limit``, ``soft_time_limit``,
+    ``ignore_result`` (see :mod:`scheduler.beat.sources.options`)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,21 @@ class Entry:
         "For cron fields, naive at/startTime/endTime values and --check output.",
         key="timezone",
     ).field()
+    source: str = "file"
+    """Where the entry comes from: ``file``, ``app`` (its beat_schedule) or ``database``."""
+    where: str = ""
+    """The place that defines it, for messages (a file's entry, the app's setting, a row)."""
+    baseline: datetime | None = None
+    """Without state in Redis, ticks after this instant are due; None: after the first sighting
+    (a database row's ``last_run_at``, else when it was saved)."""
+    baseline_raises: bool = False
+    """The baseline also moves an older state forward (a database row enabled again)."""
+    expires_at: datetime | None = None
+    """A fixed expiry instant for the messages (a database row's ``expires``)."""
+    row_id: int | None = None
+    """The database row (django-celery-beat's ``PeriodicTask.id``) the entry was read from."""
+    one_off: bool = False
+    """A database row's ``one_off``: it is disabled in the table after its run."""
 
 
 CHECK_EVERY = Setting(

@@ -203,6 +203,26 @@ def test_beat_runs_two_replicas_with_its_schedules_from_a_configmap() -> None:
     assert pdb["spec"]["minAvailable"] == 1
 
 
+def test_a_django_teams_beat_runs_its_app_in_its_image_with_the_database_url_as_a_file() -> None:
+    dep = render("beat-django.yaml").get("Deployment", "shoal-beat")
+    c = deployment_container(dep)
+    assert c["image"] == "registry.example.com/orders/app:2.1.0"
+    env = env_of(c)
+    assert env["SHOAL_APP"] == "proj"
+    assert env["DATABASE_URL_FILE"] == "/var/run/secrets/database/url"
+    assert "DATABASE_URL" not in env  # the URL holds a password: a file, never the environment
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["database-url"] == {
+        "name": "database-url", "mountPath": "/var/run/secrets/database", "readOnly": True,
+    }  # fmt: skip
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["database-url"]["secret"] == {
+        "secretName": "orders-db", "items": [{"key": "database-url", "path": "url"}],
+    }  # fmt: skip
+    plain = deployment_container(render("minimal.yaml").get("Deployment", "shoal-beat"))
+    assert "SHOAL_APP" not in env_of(plain) and plain["image"].startswith("ghcr.io/shoal/shoal:")
+
+
 def test_beat_off_and_autoscaler_off_render_no_such_objects() -> None:
     rendered = render("beat-off.yaml")
     names = rendered.names("Deployment")

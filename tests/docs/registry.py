@@ -25,6 +25,8 @@ RUNNERS: dict[str, Runner] = {
     # fenced blocks
     "shoal beat --check schedules.yaml --next 2": runs.run_beat_check,
     "shoal beat --schedules schedules.yaml": runs.run_beat,
+    "shoal beat --check --app proj --next 2": runs.run_beat_app_check,
+    "shoal beat --app proj": runs.run_beat_app,
     "shoal dlq list": runs.run_dlq,
     "shoal dlq list emails": runs.run_dlq,
     "shoal dlq show emails 0": runs.run_dlq,
@@ -47,6 +49,7 @@ RUNNERS: dict[str, Runner] = {
     ),
     # inline in prose
     "shoal status --json": inline.run_status_json,
+    "shoal beat --check --app proj": runs.run_beat_app_check,
     "shoal config": inline.run_config,
     "python -m shoal": inline.run_usage,
     "shoal worker": inline.run_worker,
@@ -60,6 +63,7 @@ RUNNERS: dict[str, Runner] = {
     "promtool test rules tests/chart/alerts_test.yaml": inline.run_promtool,
     # inline names of a shoal command in a sentence: the command and its options exist
     "shoal autoscaler": inline.run_help,
+    "shoal beat": inline.run_help,
     "shoal beat --schedules": inline.run_help,
     "shoal demo": inline.run_help,
     "shoal dlq": inline.run_help,

@@ -15,7 +15,9 @@ from typing import Any
 
 from tests.docs.collect import Command, all_blocks
 from tests.docs.sandbox import Sandbox, redirect
+from tests.support.django_project import EXAMPLE, migrate, project_env
 from tests.support.procs import wait_for
+from tests.support.tools import ROOT
 from workers.deadletter import DeadLetterReason, DeadLetterStore, OriginalMessage, make_entry
 
 DLQ_QUEUE = "emails"
@@ -92,6 +94,41 @@ def run_beat(cmd: Command, sb: Sandbox) -> None:
     assert beat.wait(30) == 0, beat.output()
     assert sb.client.exists("shoal:beat:leader") == 0  # released on the way out
     assert "1 entries" in beat.output()
+
+
+def django_example(sb: Sandbox) -> None:
+    """The example Django project as the docs' ``--app proj``: on PYTHONPATH, its sqlite
+    database migrated in the sandbox, this session's Redis as its broker."""
+    sb.env.update(
+        project_env(sb.env, sb.redis_url, sqlite=sb.path / "db.sqlite3"),
+        PYTHONPATH=f"{ROOT}:{EXAMPLE}",
+    )
+    sb.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    migrate(sb.env)
+
+
+def run_beat_app_check(cmd: Command, sb: Sandbox) -> None:
+    """The example project's daily email, as docs/beat.md shows it (times from today)."""
+    django_example(sb)
+    if cmd.inline:
+        assert "daily-email: cron task orders.tasks.send_daily_email on emails" in sb.ok(cmd.text)
+    else:
+        run_beat_check(cmd, sb)
+
+
+def run_beat_app(cmd: Command, sb: Sandbox) -> None:
+    """A replica of the example project syncs the daily email into django-celery-beat's table,
+    leads, and anchors it; SIGTERM stops it cleanly."""
+    django_example(sb)
+    beat = sb.start(cmd.text, name="beat")
+    wait_for(
+        lambda: sb.client.exists("shoal:beat:leader", "shoal:beat:entry:daily-email") == 2,
+        timeout_s=90,
+        message="beat to lead and anchor daily-email",
+    )
+    beat.signal(signal.SIGTERM)
+    assert beat.wait(30) == 0, beat.output()
+    assert "beat_schedule synced into django-celery-beat's table" in beat.output()
 
 
 # -- shoal dlq ---------------------------------------------------------------------------------

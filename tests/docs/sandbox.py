@@ -56,7 +56,10 @@ PROGRAMS: dict[str, Callable[[], list[str]]] = {
 }
 PLACEHOLDERS = ("redis://redis.shoal:6379/0",)
 """Redis URLs the docs show; each becomes this session's Redis."""
-EXTRA_ARGS = {"shoal beat --schedules": ("--metrics-port", "0")}
+EXTRA_ARGS = {
+    "shoal beat --schedules": ("--metrics-port", "0"),
+    "shoal beat --app": ("--metrics-port", "0"),
+}
 """Command prefix -> options added here (the documented default port may be taken)."""
 SHELL_SYNTAX = ("|", "||", "&&", ";", ">>", "<", "&")
 

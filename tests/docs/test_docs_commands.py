@@ -47,6 +47,8 @@ NOT_RUN_HERE: dict[str, str] = {
     "python -m bench.app_throughput": BENCH,
     "python -m bench.autoscaler_bench": BENCH,
     "python -m bench.simulate_bench": BENCH,
+    "python -m bench.beat_bench": BENCH,
+    "python -m bench.beat_bench --skip-anchor": BENCH,
     "python -m tests.chart.render_k8s": (
         "rewrites k8s/base in the shared working tree; tests/chart/test_k8s.py runs its --check"
     ),

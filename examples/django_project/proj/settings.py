@@ -80,6 +80,11 @@ CELERY_RESULT_EXPIRES = 6 * 3600
 CELERY_WORKER_CONCURRENCY = 4
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
+# django-celery-beat's tables are the schedule (edited in the admin); CELERY_BEAT_SCHEDULE is
+# synced into them at the beat's start. The variable lets a test run the plain scheduler.
+CELERY_BEAT_SCHEDULER = os.environ.get(
+    "CELERY_BEAT_SCHEDULER", "django_celery_beat.schedulers:DatabaseScheduler"
+)
 CELERY_BEAT_SCHEDULE = {
     "daily-email": {
         "task": "orders.tasks.send_daily_email",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis
+import redis.exceptions
 
 from scheduler.beat import message
-from scheduler.beat.fence import Fence, Outcome
+from scheduler.beat.fence import Claim, Fence, Outcome
 from scheduler.beat.lease import Lease
 from scheduler.beat.spec import parse_schedules
 from tests.support.redis_server import RedisServer
@@ -69,3 +71,23 @@ def test_lease_is_exclusive_renewable_and_released(redis_client: redis.Redis) ->
     one.release()
     assert two.refresh() and two.token == 2
     assert not one.refresh()
+
+
+def test_a_script_redis_forgot_is_loaded_again_and_the_refused_calls_resent(
+    redis_client: redis.Redis,
+) -> None:
+    fence = Fence(redis_client)
+    assert fence.claim("e", TICK, now=TICK, next_due=None) is Outcome.FIRED
+    redis_client.script_flush()  # as after a Redis restart
+    later = [TICK + timedelta(seconds=i) for i in range(1, 1201)]  # three calls of the burst
+    claims = [Claim("e", int(t.timestamp() * 1000), 0, None) for t in later]
+    outcomes = fence.claim_many(claims)
+    assert outcomes == [Outcome.FIRED] * len(later)
+    assert redis_client.hget("shoal:beat:entry:e", "run_count") == b"1201"
+
+
+def test_a_script_error_is_raised_not_counted_as_an_outcome(redis_client: redis.Redis) -> None:
+    redis_client.rpush("shoal:beat:entry:broken", "not a hash")
+    with pytest.raises(redis.exceptions.ResponseError):
+        Fence(redis_client).claim("broken", TICK, now=TICK, next_due=None)
+    assert Fence(redis_client).claim("fine", TICK, now=TICK, next_due=None) is Outcome.FIRED

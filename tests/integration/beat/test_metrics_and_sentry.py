@@ -47,14 +47,14 @@ def test_metrics_count_fired_ticks_lateness_and_leadership(
         "beat", "--schedules", str(path), "--metrics-port", str(port), env=worker_env, name="beat"
     )
     wait_for(
-        lambda: (sample(scrape(port), 'shoal_beat_ticks_fired_total{entry="m"}') or 0) >= 3,
+        lambda: (sample(scrape(port), 'shoal_beat_ticks_fired_total{source="file"}') or 0) >= 3,
         timeout_s=30,
         message="three fired ticks in /metrics",
     )
     text = scrape(port)
     assert sample(text, "shoal_beat_is_leader") == 1.0
     assert sample(text, "shoal_beat_entries") == 1.0
-    fired = sample(text, 'shoal_beat_ticks_fired_total{entry="m"}')
+    fired = sample(text, 'shoal_beat_ticks_fired_total{source="file"}')
     assert sample(text, "shoal_beat_tick_lateness_seconds_count") == fired
     assert redis_client.llen("mq") >= 3
 

@@ -1,11 +1,15 @@
-"""The runner on a real Redis with an injected clock: DST nights walked in 5-minute passes."""
+"""The runner on a real Redis with an injected clock: DST nights walked in 5-minute passes,
+and the log of a stopped beat."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
@@ -13,6 +17,7 @@ from scheduler.beat.metrics import BeatMetrics
 from scheduler.beat.runner import Beat
 from scheduler.beat.settings import BeatSettings
 from tests.integration.beat.support import published, write_schedules
+from tests.support.procs import wait_for
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -92,3 +97,37 @@ def test_a_new_entry_starts_at_its_next_tick_not_before(
     start = datetime(2026, 6, 1, 15, 2, tzinfo=BERLIN)  # two minutes after 15:00
     fired = walk(tmp_path, redis_client, CRON.format(cron="0 15 * * *"), start, hours=25)
     assert fired == ["06-02 15:00+0200"]
+
+
+def test_a_stopped_beat_logs_the_summary_of_its_last_quiet_passes(
+    tmp_path: Path, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ticks of a big pass are summed up once a minute; what fired since the last summary is
+    logged when the beat stops, so the log accounts for every tick the replica fired."""
+    path = tmp_path / "schedules.yaml"
+    entries = "".join(
+        f"  - {{name: e{i}, task: shoal.noop, queue: quiet, every: 1m}}\n" for i in range(12)
+    )
+    write_schedules(path, "schedules:\n" + entries)
+    clock = FakeClock(datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC))
+    beat = Beat(
+        BeatSettings(schedules_path=path, leader_lease=False, metrics_port=0),
+        redis_client,
+        metrics=BeatMetrics(CollectorRegistry()),
+        clock=clock,
+    )
+    beat.fire_due(clock.now)  # every entry anchored at 12:00:30, nothing due yet
+    clock.now += timedelta(minutes=1)  # all twelve due at 12:01:00: one pass of 12 (> 10)
+    caplog.set_level(logging.INFO, logger="shoal.beat")
+    runner = threading.Thread(target=beat.run)
+    runner.start()
+    try:
+        wait_for(lambda: len(published(redis_client, "quiet")) >= 12, timeout_s=30,
+                 message="12 ticks published")  # fmt: skip
+    finally:
+        beat.stop()
+        runner.join(30)
+    assert not runner.is_alive()
+    summaries = [r.getMessage() for r in caplog.records if "ticks in the last" in r.getMessage()]
+    assert len(summaries) == 1 and summaries[0].startswith("fired 12 ticks in the last"), summaries
+    assert len(published(redis_client, "quiet")) == 12

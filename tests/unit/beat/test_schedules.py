@@ -132,6 +132,15 @@ def test_catch_up_all_is_capped_after_a_very_long_outage() -> None:
     assert due.fire[-1] == s(86400)
 
 
+def test_a_long_gap_before_an_intervals_anchor_counts_only_ticks_that_exist() -> None:
+    # Ticks are anchor + k * interval for k >= 0: a last tick before the anchor (a database
+    # row's start) must not count ticks before it among the dropped ones.
+    anchor = datetime(2026, 6, 1, tzinfo=UTC)
+    every = Every(1.0, anchor + timedelta(seconds=3))
+    due = due_ticks(every, anchor, anchor + timedelta(seconds=1002), CatchUp.LATEST, None)
+    assert (len(due.fire), due.skipped) == (1, 999)  # ticks at 3 s ... 1002 s: 1,000
+
+
 def test_an_at_tick_fires_once_and_never_again() -> None:
     at = At(s(50))
     first = due_ticks(at, s(0), s(51), CatchUp.LATEST, None)
