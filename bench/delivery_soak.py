@@ -6,7 +6,7 @@ append-only file fsynced on every write:
 - ``kills``: the SIGKILL soak (:mod:`tests.support.soak`) for prefork and gevent, killing the
   whole process group and the main process only, ``--kills`` per combination (200 in all by
   default): tasks lost, completed tasks run twice, and how long after a kill each task the
-  killed worker held started again (median, max; the aim is 30 s with the default 20 s liveness
+  killed worker held started again (median, max; the aim is 30 s with the default 15 s liveness
   timeout).
 - ``restart``: Redis killed (SIGKILL) mid-burst of 1,500 tasks, started again 10 s later from
   its append-only file, ``--restart-rounds`` per pool: lost, FAILURE results of completed tasks,

@@ -39,6 +39,9 @@ from typing import Any, NamedTuple
 from contract import keys, scripts
 from contract.delayed import PROMOTE_BATCH, PROMOTE_LEAD_MS, lead_ms, promote
 
+LIVENESS_TIMEOUT_S = 15.0
+"""The default liveness timeout (``SHOAL_LIVENESS_TIMEOUT_S``): a killed worker's tasks are back
+in their queues 11-18 s after the kill (its last beat was up to one beat interval before)."""
 MAX_BEAT_INTERVAL_S = 4.0
 BEATS_PER_TIMEOUT = 5
 BLOCK_TIMEOUT_S = 10

@@ -30,7 +30,7 @@ from redis.exceptions import ResponseError
 
 from contract import delayed, keys, scripts
 from contract import fetch as fetching
-from contract.held import BLOCK_TIMEOUT_S, beat_interval_s
+from contract.held import BLOCK_TIMEOUT_S, LIVENESS_TIMEOUT_S, beat_interval_s
 from workers import flusher, keeper, native
 from workers import holding as holding_mod
 from workers.holding import Holding, Location, Owed, as_op
@@ -84,7 +84,7 @@ class ReliableFetch:
     """Mixin for kombu's Redis ``Channel`` (see the module docstring)."""
 
     shoal_worker_id: str | None = None
-    shoal_liveness_timeout_s: float = 20.0
+    shoal_liveness_timeout_s: float = LIVENESS_TIMEOUT_S
     shoal_park_threshold_s: float = 10.0
 
     # Provided by kombu's Channel.

@@ -27,7 +27,7 @@ from contract.fields import (
     env_names,
     read_env,
 )
-from contract.held import beat_interval_s
+from contract.held import LIVENESS_TIMEOUT_S, beat_interval_s
 from contract.kinds import Integer, ListOf, Number, Text, container_port, port
 from contract.pools import (
     CONCURRENCY,
@@ -229,7 +229,7 @@ class WorkerSettings:
     )
     liveness_timeout_s: float = _seconds(
         "liveness_timeout_s",
-        20.0,
+        LIVENESS_TIMEOUT_S,
         "A worker whose heartbeat stops counts as dead this long after its last beat: the tasks "
         "it held go back to their queues then (never while it lives).",
     )

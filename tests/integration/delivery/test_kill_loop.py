@@ -1,6 +1,6 @@
 """SIGKILL while bursts flow (whole process group, or the main process only; prefork and gevent):
 no task is lost, and every task the killed worker held starts again within 30 s (the default
-liveness timeout of 20 s, then a beat of a live worker). The long version is
+liveness timeout of 15 s, then a beat of a live worker). The long version is
 ``bench/delivery_soak.py``."""
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ WORKER_DEFAULTS = {
     "metrics_port": 9808,
     "health_port": 9809,
     "heartbeat_interval_s": 2.0,
-    "liveness_timeout_s": 20.0,
+    "liveness_timeout_s": 15.0,
     "park_threshold_s": 10.0,
     "sentry_dsn": None,
     "rate_limits": (),
