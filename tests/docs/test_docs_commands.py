@@ -45,7 +45,6 @@ NOT_RUN_HERE: dict[str, str] = {
     "python -m bench.worker_throughput --rounds 5": BENCH,
     "python -m bench.autoscaler_bench --only census --repeats 20": BENCH,
     "python -m bench.delivery_soak": BENCH,
-    "python -m bench.delivery_soak --only kills": BENCH,
     "python -m bench.gevent_io": BENCH,
     "python -m bench.app_throughput": BENCH,
     "python -m bench.autoscaler_bench": BENCH,
